@@ -1,0 +1,29 @@
+// Small, durable file helpers shared by the trainer (checkpoints, model export) and the CLI.
+// All functions return absl::Status; errors name the path and the errno text.
+#ifndef DGSR_COMMON_FILE_UTIL_H_
+#define DGSR_COMMON_FILE_UTIL_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace dgsr {
+
+// Reads a whole file. NotFound if it does not exist.
+[[nodiscard]] absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// Writes `contents` to `path` atomically: a temp file in the same directory is written, fsynced,
+// renamed over `path`, and the directory is fsynced. A crash leaves either the old or the new file.
+[[nodiscard]] absl::Status WriteFileAtomic(const std::string& path, std::string_view contents);
+
+// fsyncs a directory so that renames inside it are durable.
+[[nodiscard]] absl::Status SyncDir(const std::string& dir);
+
+// Creates a directory and its parents (like mkdir -p). OK if it already exists.
+[[nodiscard]] absl::Status MakeDirs(const std::string& dir);
+
+}  // namespace dgsr
+
+#endif  // DGSR_COMMON_FILE_UTIL_H_

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every build and run-time dependency of dgsr from Debian 12 packages.
+# Idempotent: safe to run again; it only installs what is missing and re-selects BLIS.
+# Run as root (or it re-runs itself with sudo).
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then exec sudo -E "$0" "$@"; fi
+
+PACKAGES=(
+  build-essential cmake pkg-config git ca-certificates
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
+  librocksdb-dev libabsl-dev prometheus-cpp-dev
+  libtorch-dev libgtest-dev libgmock-dev googletest
+  # A fast BLAS: Debian's reference BLAS makes libtorch ~30x slower (docs/PLATFORM notes).
+  libblis4-openmp
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "[install] installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "[install] all packages present"
+fi
+
+# Make BLIS the system BLAS/LAPACK so libtorch does not fall back to the reference BLAS.
+arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
+for lib in libblas.so.3 liblapack.so.3; do
+  cand=$(update-alternatives --list "${lib}-${arch}" 2>/dev/null | grep -m1 blis || true)
+  if [ -n "$cand" ]; then update-alternatives --quiet --set "${lib}-${arch}" "$cand"; fi
+done
+echo "[install] BLAS: $(readlink -f /usr/lib/${arch}/libblas.so.3)"
