@@ -22,7 +22,12 @@
 // Thread-safety: Add() may run concurrently with any number of ReadViews. A ReadView holds a
 // shared lock for its lifetime; Add() takes the exclusive lock only while it applies one batch
 // (and, occasionally, while it merges tails), so keep views short-lived (one request or one
-// sample). Do not call Add() from a thread that holds a ReadView (it would deadlock).
+// sample). Do not call Add() from a thread that holds a ReadView (it would deadlock), and do not
+// open a second view on a thread that already holds one (absl::Mutex gives waiting writers
+// priority, so a nested ReaderLock can deadlock behind a waiting Add()).
+// Queries on a view take no lock and allocate nothing (UserSequence aside: it fills vectors).
+// Concurrent Add() calls are serialized internally. A tail merge is built while readers keep
+// reading; only the final pointer swap takes the exclusive lock.
 #ifndef DGSR_STORE_TEMPORAL_GRAPH_H_
 #define DGSR_STORE_TEMPORAL_GRAPH_H_
 
@@ -77,7 +82,7 @@ class TemporalGraph {
   // A consistent read-only view. Holds a shared lock until destroyed.
   class ReadView {
    public:
-    ReadView(ReadView&&) = default;
+    ReadView(ReadView&& other) noexcept;  // The moved-from view no longer holds the lock.
     ~ReadView();
 
     NodeId num_users() const;
@@ -110,6 +115,7 @@ class TemporalGraph {
   int64_t MemoryBytes() const;
 
  private:
+  absl::Mutex write_mu_;  // Serializes Add(); held before mu_.
   mutable absl::Mutex mu_;
   std::unique_ptr<internal::Adjacency> user_items_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<internal::Adjacency> item_users_ ABSL_GUARDED_BY(mu_);
