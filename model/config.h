@@ -1,0 +1,81 @@
+// DgsrConfig: everything that defines one DGSR model: id-space sizes, the sub-graph sampler
+// (paper §4.2, Algorithm 1), the network (§4.3-4.4), and its training hyper-parameters. It is
+// stored inside every exported artifact, so a loaded model always samples and computes exactly
+// as it was trained. Plain C++ (no libtorch): the sampler and the trainer's data code use it.
+//
+// Two named presets:
+//   DgsrConfig::Paper()   the paper's equations: GRU local (eq. 6, 10), eq. 7/8 update with
+//                         W in R^{d x 3d}, eq. 11 with h^(0), Algorithm 1 sampling (no window).
+//   DgsrConfig::Authors() the authors' public code (docs: REFERENCE_NOTES): per-layer linear map +
+//                         dropout, last-neighbour attention, 2d "rnn" update, layers 1..L, sampling
+//                         only edges in [start, t) and at most n new users per round.
+// Every switch is also settable on its own; §5.4's ablations are Propagation/Aggregation values.
+#ifndef DGSR_MODEL_CONFIG_H_
+#define DGSR_MODEL_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/json.h"
+
+namespace dgsr::model {
+
+enum class SamplerVariant {
+  kPaper = 0,    // Algorithm 1: every neighbour's n most recent neighbours before t.
+  kAuthors = 1,  // Only edges with time in [start, t); at most n new users kept per round.
+};
+
+enum class Propagation { kOrderAttention = 0, kGat = 1, kGcn = 2 };     // eq. 1-5 | §5.4
+enum class LocalMode { kGru = 0, kLastAttention = 1 };                   // eq. 6 | authors
+enum class Aggregation { kGlobalAndLocal = 0, kGlobalOnly = 1, kLocalOnly = 2 };  // §5.4
+enum class UpdateMode { kPaper = 0, kRnn = 1 };                          // eq. 7 | authors
+
+struct DgsrConfig {
+  // ---- Id spaces (from the training snapshot). Ids >= these map to an all-zero embedding.
+  int64_t num_users = 0;
+  int64_t num_items = 0;
+
+  // ---- Sub-graph sampling (§4.2).
+  int max_neighbors = 50;   // n: neighbours kept per node (and the max sequence length).
+  int sampler_order = 3;    // m: (item->users, users->items) rounds; nodes up to hop 2m-1.
+  SamplerVariant sampler_variant = SamplerVariant::kPaper;
+
+  // ---- Network (§4.3-4.4).
+  int dim = 50;             // d
+  int layers = 2;           // L (0..4 studied in §5.5)
+  Propagation propagation = Propagation::kOrderAttention;
+  LocalMode local = LocalMode::kGru;
+  Aggregation aggregation = Aggregation::kGlobalAndLocal;
+  UpdateMode update = UpdateMode::kPaper;
+  bool layer_map = false;       // Authors: per-layer linear map + dropout on h^(l-1).
+  bool include_layer0 = true;   // Eq. 11 with h^(0) (paper) or from h^(1) (authors).
+  bool last_item = false;       // Append the last item's final-layer vector (authors' option).
+  double feat_dropout = 0.0;
+  double attn_dropout = 0.0;
+
+  // ---- Training (§5.2.3). Stored for the record; the trainer reads them.
+  double learning_rate = 0.001;
+  double l2 = 1e-4;             // lambda of eq. 14, applied as Adam weight decay.
+  int batch_size = 50;
+
+  static DgsrConfig Paper();
+  static DgsrConfig Authors();
+
+  // Rows updated at each layer follow from this: with the last-item option the last item needs
+  // h^(L), so the sampled blocks reach one hop further.
+  int BlockDepth() const { return layers + (last_item ? 1 : 0); }
+
+  // InvalidArgument naming the first bad field.
+  [[nodiscard]] absl::Status Validate() const;
+
+  JsonObject ToJson() const;
+  [[nodiscard]] static absl::StatusOr<DgsrConfig> FromJson(const JsonObject& json);
+};
+
+// "paper" / "authors" -> preset; InvalidArgument otherwise.
+[[nodiscard]] absl::StatusOr<DgsrConfig> PresetByName(const std::string& name);
+
+}  // namespace dgsr::model
+
+#endif  // DGSR_MODEL_CONFIG_H_

@@ -1,0 +1,240 @@
+#include "model/dgsr_network.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace dgsr::model {
+namespace {
+
+constexpr int kFormatVersion = 1;
+constexpr char kConfigFile[] = "dgsr/config.json";
+constexpr char kMetadataFile[] = "dgsr/metadata.json";
+
+torch::Tensor XavierNormal(int64_t fan_in, int64_t fan_out, std::vector<int64_t> shape) {
+  const double gain = std::sqrt(2.0);  // The authors' code: xavier_normal_ with the ReLU gain.
+  const double std = gain * std::sqrt(2.0 / static_cast<double>(fan_in + fan_out));
+  return torch::randn(shape) * std;
+}
+
+torch::Tensor Uniform(double bound, std::vector<int64_t> shape) {
+  return torch::rand(shape) * (2 * bound) - bound;
+}
+
+torch::Tensor Int64(const std::vector<int64_t>& v, std::vector<int64_t> shape) {
+  return torch::from_blob(const_cast<int64_t*>(v.data()), shape, torch::kInt64).clone();
+}
+
+}  // namespace
+
+BlockTensors ToTensors(const Blocks& b, const DgsrConfig& config, const torch::Device& device) {
+  BlockTensors t;
+  std::vector<int64_t> users = b.user_ids;
+  for (int64_t& u : users) u = std::min<int64_t>(u, config.num_users);  // unknown -> zero row
+  std::vector<int64_t> items = b.item_ids;
+  for (int64_t& i : items) i = std::min<int64_t>(i, config.num_items);
+  const int64_t eu = static_cast<int64_t>(b.user_len.size());
+  const int64_t ei = static_cast<int64_t>(b.item_len.size());
+  t.user_ids = Int64(users, {static_cast<int64_t>(users.size())}).to(device);
+  t.item_ids = Int64(items, {static_cast<int64_t>(items.size())}).to(device);
+  t.user_nbr = Int64(b.user_nbr, {eu, b.user_width}).to(device);
+  t.user_len = Int64(b.user_len, {eu}).to(device);
+  t.item_nbr = Int64(b.item_nbr, {ei, b.item_width}).to(device);
+  t.item_len = Int64(b.item_len, {ei}).to(device);
+  t.last_item = Int64(b.last_item, {static_cast<int64_t>(b.last_item.size())}).to(device);
+  t.layer_users = b.layer_users;
+  t.layer_items = b.layer_items;
+  t.num_anchors = b.num_anchors;
+  return t;
+}
+
+absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Create(const DgsrConfig& config,
+                                                                 uint64_t seed) {
+  RETURN_IF_ERROR(config.Validate());
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(seed);
+  const int64_t d = config.dim, L = config.layers, n = config.max_neighbors;
+  try {
+    torch::jit::Module m("DgsrNetwork");
+    auto param = [&](const char* name, torch::Tensor value) { m.register_parameter(name, value, false); };
+    torch::Tensor users = XavierNormal(config.num_users, d, {config.num_users + 1, d});
+    torch::Tensor items = XavierNormal(config.num_items, d, {config.num_items + 1, d});
+    users[config.num_users].zero_();  // The row for unknown users.
+    items[config.num_items].zero_();
+    param("user_embedding", users);
+    param("item_embedding", items);
+    param("w1", XavierNormal(d, d, {L, d, d}));
+    param("w2", XavierNormal(d, d, {L, d, d}));
+    param("pk_user", XavierNormal(n, d, {L, n, d}));
+    param("pv_user", XavierNormal(n, d, {L, n, d}));
+    param("pk_item", XavierNormal(n, d, {L, n, d}));
+    param("pv_item", XavierNormal(n, d, {L, n, d}));
+    param("gat_user", XavierNormal(2 * d, 1, {L, 2 * d}));
+    param("gat_item", XavierNormal(2 * d, 1, {L, 2 * d}));
+    const double gru_bound = 1.0 / std::sqrt(static_cast<double>(d));
+    for (const char* side : {"user", "item"}) {
+      param(absl::StrCat("gru_", side, "_wih").c_str(), Uniform(gru_bound, {L, 3 * d, d}));
+      param(absl::StrCat("gru_", side, "_whh").c_str(), Uniform(gru_bound, {L, 3 * d, d}));
+      param(absl::StrCat("gru_", side, "_bih").c_str(), Uniform(gru_bound, {L, 3 * d}));
+      param(absl::StrCat("gru_", side, "_bhh").c_str(), Uniform(gru_bound, {L, 3 * d}));
+    }
+    param("w3", XavierNormal(3 * d, d, {L, 3 * d, d}));
+    param("w4", XavierNormal(3 * d, d, {L, 3 * d, d}));
+    param("wc_user", XavierNormal(2 * d, d, {L, 2 * d, d}));
+    param("wc_item", XavierNormal(2 * d, d, {L, 2 * d, d}));
+    const int64_t parts = L + (config.include_layer0 ? 1 : 0) + (config.last_item ? 1 : 0);
+    param("w_p", XavierNormal(parts * d, d, {parts * d, d}));
+
+    auto attr_int = [&](const char* name, int64_t v) { m.register_attribute(name, c10::IntType::get(), v); };
+    auto attr_bool = [&](const char* name, bool v) { m.register_attribute(name, c10::BoolType::get(), v); };
+    auto attr_float = [&](const char* name, double v) { m.register_attribute(name, c10::FloatType::get(), v); };
+    attr_int("cfg_num_items", config.num_items);
+    attr_int("cfg_layers", L);
+    attr_int("cfg_max_neighbors", n);
+    attr_int("cfg_propagation", static_cast<int64_t>(config.propagation));
+    attr_int("cfg_local", static_cast<int64_t>(config.local));
+    attr_int("cfg_aggregation", static_cast<int64_t>(config.aggregation));
+    attr_int("cfg_update", static_cast<int64_t>(config.update));
+    attr_bool("cfg_layer_map", config.layer_map);
+    attr_bool("cfg_include_layer0", config.include_layer0);
+    attr_bool("cfg_last_item", config.last_item);
+    attr_float("cfg_feat_dropout", config.feat_dropout);
+    attr_float("cfg_attn_dropout", config.attn_dropout);
+    m.define(Source());
+    m.eval();
+    return std::unique_ptr<DgsrNetwork>(new DgsrNetwork(config, std::move(m), torch::kCPU));
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("building the DGSR TorchScript module failed: ", e.what()));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Load(const std::string& path,
+                                                               const torch::Device& device) {
+  if (!std::filesystem::exists(path)) return absl::NotFoundError(absl::StrCat("no model artifact at ", path));
+  torch::jit::ExtraFilesMap extra{{kConfigFile, ""}, {kMetadataFile, ""}};
+  torch::jit::Module m;
+  try {
+    m = torch::jit::load(path, device, extra);
+  } catch (const c10::Error& e) {
+    std::string what = e.what();
+    return absl::DataLossError(absl::StrCat("cannot load model artifact ", path, ": ",
+                                            what.substr(0, what.find('\n'))));
+  }
+  if (extra[kConfigFile].empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is a TorchScript file but not a DGSR artifact (no ", kConfigFile, ")"));
+  }
+  auto config_json = JsonObject::Parse(extra[kConfigFile]);
+  if (!config_json.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": bad config: ", config_json.status().message()));
+  auto version = config_json->GetNumber("format_version");
+  if (!version || static_cast<int>(*version) != kFormatVersion) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": unsupported DGSR artifact format version (expected ", kFormatVersion, ")"));
+  }
+  auto config = DgsrConfig::FromJson(*config_json);
+  if (!config.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", config.status().message()));
+  for (const char* method : {"forward", "score_all", "score_items"}) {
+    if (!m.find_method(method)) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": artifact lacks method ", method));
+    }
+  }
+  auto net = std::unique_ptr<DgsrNetwork>(new DgsrNetwork(*config, std::move(m), device));
+  if (!extra[kMetadataFile].empty()) {
+    auto metadata = JsonObject::Parse(extra[kMetadataFile]);
+    if (!metadata.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": bad metadata: ", metadata.status().message()));
+    net->metadata_ = *std::move(metadata);
+  }
+  net->module_.eval();
+  return net;
+}
+
+absl::Status DgsrNetwork::Save(const std::string& path, const JsonObject& metadata) const {
+  JsonObject config = config_.ToJson();
+  config.Set("format_version", kFormatVersion);
+  torch::jit::ExtraFilesMap extra{{kConfigFile, config.Dump()}, {kMetadataFile, metadata.Dump()}};
+  try {
+    module_.save(path, extra);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("cannot save model to ", path, ": ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<torch::Tensor> DgsrNetwork::Parameters() {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : module_.parameters()) out.push_back(p);
+  return out;
+}
+
+void DgsrNetwork::SetTraining(bool training) { module_.train(training); }
+
+absl::Status DgsrNetwork::ValidateBlocks(const BlockTensors& b) const {
+  auto bad = [](const std::string& what) { return absl::InvalidArgumentError("model input: " + what); };
+  for (const torch::Tensor* t : {&b.user_ids, &b.item_ids, &b.user_nbr, &b.user_len, &b.item_nbr,
+                                 &b.item_len, &b.last_item}) {
+    if (!t->defined() || t->scalar_type() != torch::kInt64) return bad("every tensor must be defined and int64");
+  }
+  if (b.user_ids.dim() != 1 || b.item_ids.dim() != 1 || b.user_len.dim() != 1 ||
+      b.item_len.dim() != 1 || b.last_item.dim() != 1 || b.user_nbr.dim() != 2 || b.item_nbr.dim() != 2) {
+    return bad("ids, lengths and last_item must be 1-D; neighbour lists 2-D");
+  }
+  const int64_t nu = b.user_ids.size(0), ni = b.item_ids.size(0);
+  if (b.num_anchors < 1 || b.num_anchors > nu) return bad("num_anchors must be in [1, user rows]");
+  if (b.last_item.size(0) != b.num_anchors) return bad("last_item must have one entry per anchor");
+  if (b.user_nbr.size(0) != b.user_len.size(0) || b.item_nbr.size(0) != b.item_len.size(0)) {
+    return bad("neighbour lists and lengths disagree in rows");
+  }
+  if (static_cast<int>(b.layer_users.size()) != config_.layers ||
+      static_cast<int>(b.layer_items.size()) != config_.layers) {
+    return bad(absl::StrCat("need ", config_.layers, " layer row counts"));
+  }
+  int64_t prev_u = b.user_len.size(0), prev_i = b.item_len.size(0);
+  for (int l = 0; l < config_.layers; ++l) {
+    if (b.layer_users[l] < b.num_anchors || b.layer_users[l] > prev_u || b.layer_items[l] < 0 ||
+        b.layer_items[l] > prev_i) {
+      return bad("layer row counts must be nested prefixes covering the anchors");
+    }
+    prev_u = b.layer_users[l];
+    prev_i = b.layer_items[l];
+  }
+  auto in_range = [](const torch::Tensor& t, int64_t lo, int64_t hi) {
+    return t.numel() == 0 || (t.min().item<int64_t>() >= lo && t.max().item<int64_t>() < hi);
+  };
+  if (!in_range(b.user_ids, 0, config_.num_users + 1) || !in_range(b.item_ids, 0, config_.num_items + 1)) {
+    return bad("embedding ids out of range (map unknown ids with ToTensors)");
+  }
+  if (!in_range(b.user_nbr, 0, std::max<int64_t>(ni, 1)) || !in_range(b.item_nbr, 0, std::max<int64_t>(nu, 1))) {
+    return bad("neighbour index out of range");
+  }
+  if (!in_range(b.user_len, 0, std::min<int64_t>(b.user_nbr.size(1), config_.max_neighbors) + 1) ||
+      !in_range(b.item_len, 0, std::min<int64_t>(b.item_nbr.size(1), config_.max_neighbors) + 1)) {
+    return bad("neighbour list length exceeds its width or max_neighbors");
+  }
+  if (!in_range(b.last_item, -1, ni)) return bad("last_item out of range");
+  return absl::OkStatus();
+}
+
+torch::Tensor DgsrNetwork::RepresentUnchecked(const BlockTensors& b) {
+  std::vector<torch::jit::IValue> inputs{b.user_ids, b.item_ids, b.user_nbr, b.user_len, b.item_nbr,
+                                         b.item_len, b.layer_users, b.layer_items, b.num_anchors,
+                                         b.last_item};
+  return module_.forward(inputs).toTensor();
+}
+
+absl::StatusOr<torch::Tensor> DgsrNetwork::Represent(const BlockTensors& b) {
+  RETURN_IF_ERROR(ValidateBlocks(b));
+  try {
+    return RepresentUnchecked(b);
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat("model forward failed: ", e.what()));
+  }
+}
+
+torch::Tensor DgsrNetwork::ScoreAll(const torch::Tensor& rep) {
+  return module_.get_method("score_all")({rep}).toTensor();
+}
+
+torch::Tensor DgsrNetwork::ScoreItems(const torch::Tensor& rep, const torch::Tensor& items) {
+  return module_.get_method("score_items")({rep, items}).toTensor();
+}
+
+}  // namespace dgsr::model

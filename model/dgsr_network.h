@@ -1,0 +1,99 @@
+// DgsrNetwork: the DGSR network (paper §4.3-4.4, eq. 1-12) as a TorchScript module.
+//
+// The network's source is model/dgsr_network.torchscript, compiled at run time with
+// torch::jit::Module::define (no Python needed to build, train or serve). A saved artifact is a
+// standard TorchScript file: it loads with torch::jit::load in C++ and torch.jit.load in Python,
+// and carries its DgsrConfig and metadata as extra files ("dgsr/config.json",
+// "dgsr/metadata.json").
+//
+//   ASSIGN_OR_RETURN(auto net, DgsrNetwork::Create(config, /*seed=*/7));
+//   BlockTensors t = ToTensors(blocks, net->config(), torch::kCPU);   // from SubgraphSampler
+//   ASSIGN_OR_RETURN(torch::Tensor rep, net->Represent(t));         // [B, d]
+//   torch::Tensor scores = net->ScoreAll(rep);                       // [B, num_items]
+//
+// Unknown ids: users >= num_users and items >= num_items (created after training) map to an
+// extra all-zero embedding row that is never trained; unknown items are never recommended by
+// ScoreAll and score 0 in ScoreItems.
+//
+// Errors: libtorch exceptions (c10::Error) never escape; they become InvalidArgument (bad
+// inputs, incompatible artifact) or DataLoss (corrupt artifact file).
+// Thread-safety: inference (Represent/Score* under torch::InferenceMode) may run from many threads
+// at once; training calls (SetTraining, parameter updates) must not overlap with anything else.
+#ifndef DGSR_MODEL_DGSR_NETWORK_H_
+#define DGSR_MODEL_DGSR_NETWORK_H_
+
+#include <torch/script.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/json.h"
+#include "model/config.h"
+#include "model/sampler.h"
+
+namespace dgsr::model {
+
+// Blocks (model/sampler.h) as int64 tensors on one device.
+struct BlockTensors {
+  torch::Tensor user_ids, item_ids;   // unknown ids already mapped to the zero row
+  torch::Tensor user_nbr, user_len;   // [EU, W], [EU]
+  torch::Tensor item_nbr, item_len;   // [EI, W'], [EI]
+  torch::Tensor last_item;            // [B]
+  std::vector<int64_t> layer_users, layer_items;
+  int64_t num_anchors = 0;
+};
+
+BlockTensors ToTensors(const Blocks& blocks, const DgsrConfig& config, const torch::Device& device);
+
+class DgsrNetwork {
+ public:
+  // A freshly initialised network (Xavier-normal weights, as the authors' code; GRU weights
+  // uniform(±d^-1/2) as PyTorch's default). InvalidArgument if the config is invalid.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<DgsrNetwork>> Create(const DgsrConfig& config,
+                                                                         uint64_t seed);
+  // Loads an artifact written by Save(). NotFound, DataLoss (unreadable), InvalidArgument
+  // (not a DGSR artifact, or an incompatible version).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<DgsrNetwork>> Load(const std::string& path,
+                                                                       const torch::Device& device);
+  // Writes the artifact (not atomically; the trainer's exporter handles atomic publication).
+  [[nodiscard]] absl::Status Save(const std::string& path, const JsonObject& metadata) const;
+
+  const DgsrConfig& config() const { return config_; }
+  const JsonObject& metadata() const { return metadata_; }
+  torch::jit::Module& module() { return module_; }
+  torch::Device device() const { return device_; }
+  std::vector<torch::Tensor> Parameters();
+
+  void SetTraining(bool training);
+
+  // W_P^T h_u for each anchor (eq. 11, 12), [B, d]. InvalidArgument on malformed blocks.
+  [[nodiscard]] absl::StatusOr<torch::Tensor> Represent(const BlockTensors& blocks);
+  // The same without input validation, for the training loop on sampler-built blocks.
+  torch::Tensor RepresentUnchecked(const BlockTensors& blocks);
+  // Eq. 12 over all known items: [B, num_items].
+  torch::Tensor ScoreAll(const torch::Tensor& rep);
+  // Eq. 12 over candidates [B, C] -> [B, C].
+  torch::Tensor ScoreItems(const torch::Tensor& rep, const torch::Tensor& items);
+
+  // Validates blocks against this network (shapes, dtypes, index ranges).
+  [[nodiscard]] absl::Status ValidateBlocks(const BlockTensors& blocks) const;
+
+  // The TorchScript source compiled into every network.
+  static const char* Source();
+
+ private:
+  DgsrNetwork(DgsrConfig config, torch::jit::Module module, torch::Device device)
+      : config_(std::move(config)), module_(std::move(module)), device_(device) {}
+
+  DgsrConfig config_;
+  JsonObject metadata_;
+  torch::jit::Module module_;
+  torch::Device device_;
+};
+
+}  // namespace dgsr::model
+
+#endif  // DGSR_MODEL_DGSR_NETWORK_H_
