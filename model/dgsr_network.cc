@@ -57,7 +57,9 @@ absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Create(const DgsrConfi
   const int64_t d = config.dim, L = config.layers, n = config.max_neighbors;
   try {
     torch::jit::Module m("DgsrNetwork");
-    auto param = [&](const char* name, torch::Tensor value) { m.register_parameter(name, value, false); };
+    auto param = [&](const char* name, torch::Tensor value) {
+      m.register_parameter(name, value.set_requires_grad(true), /*is_buffer=*/false);
+    };
     torch::Tensor users = XavierNormal(config.num_users, d, {config.num_users + 1, d});
     torch::Tensor items = XavierNormal(config.num_items, d, {config.num_items + 1, d});
     users[config.num_users].zero_();  // The row for unknown users.
@@ -89,6 +91,7 @@ absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Create(const DgsrConfi
     auto attr_int = [&](const char* name, int64_t v) { m.register_attribute(name, c10::IntType::get(), v); };
     auto attr_bool = [&](const char* name, bool v) { m.register_attribute(name, c10::BoolType::get(), v); };
     auto attr_float = [&](const char* name, double v) { m.register_attribute(name, c10::FloatType::get(), v); };
+    attr_bool("training", false);  // nn.Module semantics: Module::train() flips it.
     attr_int("cfg_num_items", config.num_items);
     attr_int("cfg_layers", L);
     attr_int("cfg_max_neighbors", n);
