@@ -220,7 +220,13 @@ GraphStore::~GraphStore() {
     committer_.join();
   }
   if (db_ != nullptr) {
-    if (!read_only_ && options_.durability == Durability::kGroupCommit) {
+    bool failed;
+    {
+      absl::MutexLock lock(&info_mu_);
+      failed = !sticky_error_.ok();
+    }
+    // After a failed write RocksDB's WAL writer must not be synced again (it asserts).
+    if (!read_only_ && !failed && options_.durability == Durability::kGroupCommit) {
       rocksdb::Status s = db_->SyncWAL();
       if (!s.ok()) {
         DGSR_LOG(ERROR) << "WAL sync at close failed" << Kv("error", s.ToString());
@@ -332,6 +338,12 @@ absl::Status GraphStore::Sync() {
     absl::MutexLock lock(&info_mu_);
     if (!sticky_error_.ok()) return sticky_error_;
   }
+  // Serialized with Ingest so that a sync never follows a failed write (see ~GraphStore).
+  absl::MutexLock lock(&ingest_mu_);
+  {
+    absl::MutexLock info_lock(&info_mu_);
+    if (!sticky_error_.ok()) return sticky_error_;
+  }
   wal_dirty_.store(false);
   rocksdb::Status s = db_->SyncWAL();
   if (!s.ok()) return Fail(FromRocks(s, "WAL sync"));
@@ -345,8 +357,7 @@ void GraphStore::GroupCommitLoop() {
     if (stop_) break;
     if (!wal_dirty_.exchange(false)) continue;
     commit_mu_.Unlock();
-    rocksdb::Status s = db_->SyncWAL();
-    if (!s.ok()) (void)Fail(FromRocks(s, "background WAL sync"));
+    (void)Sync();  // Records a failure as the sticky error that Ingest reports.
     commit_mu_.Lock();
   }
 }
