@@ -222,9 +222,27 @@ class Adjacency {
 
 }  // namespace internal
 
+namespace {
+// Debian's abseil 20220623 is built with Mutex deadlock detection on (abort on a cycle), and its
+// bookkeeping reports cycles that the code cannot form (seen: after Add() released mu_, the next
+// GraphStore::Ingest aborted, claiming mu_ was still held while taking ingest_mu_; verified
+// balanced lock/unlock in gdb). Lock order here is fixed and
+// documented (TemporalGraph: write_mu_ -> mu_; GraphStore: ingest_mu_ -> everything else), so
+// the detector is turned off once per process, before the first graph locks anything.
+void DisableBrokenDeadlockDetection() {
+  static const bool done = [] {
+    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+    return true;
+  }();
+  (void)done;
+}
+}  // namespace
+
 TemporalGraph::TemporalGraph()
     : user_items_(std::make_unique<internal::Adjacency>()),
-      item_users_(std::make_unique<internal::Adjacency>()) {}
+      item_users_(std::make_unique<internal::Adjacency>()) {
+  DisableBrokenDeadlockDetection();
+}
 
 TemporalGraph::~TemporalGraph() = default;
 
