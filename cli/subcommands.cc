@@ -12,7 +12,7 @@ int NotBuiltYet(const char* name, const char* issue) {
 
 int RunImport(const std::vector<std::string>&) { return NotBuiltYet("import", "#3"); }
 int RunSynth(const std::vector<std::string>&) { return NotBuiltYet("synth", "#3"); }
-int RunTrain(const std::vector<std::string>&) { return NotBuiltYet("train", "#5"); }
+int RunTrain(const std::vector<std::string>& args);  // cmd_train.cc
 int RunEval(const std::vector<std::string>&) { return NotBuiltYet("eval", "#5"); }
 int RunServe(const std::vector<std::string>&) { return NotBuiltYet("serve", "(server)"); }
 int RunRecommend(const std::vector<std::string>&) { return NotBuiltYet("recommend", "(server)"); }
@@ -23,7 +23,11 @@ const std::vector<Subcommand>& AllSubcommands() {
   static const auto* commands = new std::vector<Subcommand>{
       {"import", "import a real dataset file into a graph store", "", {"cli/cmd_import.cc"}, RunImport},
       {"synth", "generate a synthetic interaction dataset into a graph store", "", {"cli/cmd_synth.cc"}, RunSynth},
-      {"train", "train a DGSR model from a store snapshot and export it", "", {"cli/cmd_train.cc"}, RunTrain},
+      {"train", "train a DGSR model from a store snapshot and export it",
+       "Trains DGSR (paper or authors preset) on a snapshot of --store (or on --snapshot), chooses the\n"
+       "checkpoint on validation, reports test metrics once (100 sampled negatives for the right user,\n"
+       "ties against the target; and full ranking), and exports a new version into --model_dir.",
+       {"cli/cmd_train.cc"}, RunTrain},
       {"eval", "evaluate a model (sampled and full-ranking metrics)", "", {"cli/cmd_eval.cc"}, RunEval},
       {"serve", "run the gRPC Recommend/Ingest service", "", {"cli/cmd_serve.cc"}, RunServe},
       {"recommend", "ask a running server for recommendations", "", {"cli/cmd_recommend.cc"}, RunRecommend},

@@ -157,6 +157,11 @@ const JsonObject::Value* JsonObject::Find(const std::string& key) const {
   return nullptr;
 }
 
+JsonObject& JsonObject::Merge(const JsonObject& other) {
+  for (const auto& [k, v] : other.entries_) SetValue(k, v);
+  return *this;
+}
+
 bool JsonObject::Has(const std::string& key) const { return Find(key) != nullptr; }
 
 std::optional<std::string> JsonObject::GetString(const std::string& key) const {

@@ -35,6 +35,9 @@ class JsonObject {
   JsonObject& Set(const std::string& key, int value) { return Set(key, static_cast<double>(value)); }
   JsonObject& Set(const std::string& key, bool value);
 
+  // Copies every entry of `other` (overwriting equal keys).
+  JsonObject& Merge(const JsonObject& other);
+
   bool Has(const std::string& key) const;
   std::optional<std::string> GetString(const std::string& key) const;
   std::optional<double> GetNumber(const std::string& key) const;

@@ -1,0 +1,149 @@
+// dgsr train: trains DGSR on a store snapshot, evaluates it honestly, and exports a new version.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "cli/snapshot_source.h"
+#include "common/file_util.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "trainer/export.h"
+#include "trainer/trainer.h"
+
+ABSL_FLAG(std::string, store, "", "live store directory to snapshot and train from (not in use by a server)");
+ABSL_FLAG(std::string, snapshot, "", "existing store snapshot directory to train from");
+ABSL_FLAG(std::string, model_dir, "", "versioned model directory to export into (empty: no export)");
+ABSL_FLAG(std::string, run_dir, "", "checkpoints and metrics.jsonl; an existing run resumes");
+ABSL_FLAG(std::string, preset, "paper", "model preset: paper (the paper's equations) or authors (their code)");
+ABSL_FLAG(int, layers, -1, "DGAN layers L (-1: 2)");
+ABSL_FLAG(int, dim, 50, "embedding size d");
+ABSL_FLAG(int, max_neighbors, 50, "n: neighbours per node and max sequence length");
+ABSL_FLAG(int, order, 3, "m: sub-graph order");
+ABSL_FLAG(std::string, propagation, "order", "order | gat | gcn (paper §5.4)");
+ABSL_FLAG(std::string, aggregation, "both", "both | global | local (paper §5.4)");
+ABSL_FLAG(int, last_item, -1, "append the last item's vector: 1, 0, or -1 for the preset's choice");
+ABSL_FLAG(double, feat_dropout, -1, "feature dropout (-1: preset)");
+ABSL_FLAG(double, attn_dropout, -1, "attention dropout (-1: preset)");
+ABSL_FLAG(double, lr, 0.001, "Adam learning rate");
+ABSL_FLAG(double, l2, 1e-4, "lambda: L2 regularisation as Adam weight decay");
+ABSL_FLAG(int, batch_size, 50, "training batch size");
+ABSL_FLAG(int, epochs, 20, "maximum epochs");
+ABSL_FLAG(int, patience, 3, "early stopping: epochs without a better validation NDCG@10");
+ABSL_FLAG(uint64_t, seed, 1, "seed for initialisation, shuffling and dropout");
+ABSL_FLAG(uint64_t, eval_seed, 2024, "seed for evaluation negatives");
+ABSL_FLAG(int, torch_threads, 0, "libtorch threads (0: all cores)");
+ABSL_FLAG(int, sampler_threads, 1, "sub-graph sampling threads");
+ABSL_FLAG(int64_t, max_train_samples, 0, "if > 0: training samples per epoch (smoke runs)");
+ABSL_FLAG(int64_t, max_eval_samples, 0, "if > 0: evaluate on the first N samples only");
+ABSL_FLAG(bool, full_ranking, true, "also report full-ranking metrics");
+ABSL_FLAG(bool, popularity, true, "also evaluate the popularity baseline on the same test samples");
+ABSL_FLAG(std::string, dataset, "", "dataset name recorded in the metadata");
+
+namespace dgsr::cli {
+namespace {
+
+absl::StatusOr<model::DgsrConfig> ConfigFromFlags(int64_t users, int64_t items) {
+  ASSIGN_OR_RETURN(model::DgsrConfig c, model::PresetByName(absl::GetFlag(FLAGS_preset)));
+  c.num_users = users;
+  c.num_items = items;
+  if (absl::GetFlag(FLAGS_layers) >= 0) c.layers = absl::GetFlag(FLAGS_layers);
+  c.dim = absl::GetFlag(FLAGS_dim);
+  c.max_neighbors = absl::GetFlag(FLAGS_max_neighbors);
+  c.sampler_order = absl::GetFlag(FLAGS_order);
+  const std::string prop = absl::GetFlag(FLAGS_propagation), agg = absl::GetFlag(FLAGS_aggregation);
+  if (prop == "order") c.propagation = model::Propagation::kOrderAttention;
+  else if (prop == "gat") c.propagation = model::Propagation::kGat;
+  else if (prop == "gcn") c.propagation = model::Propagation::kGcn;
+  else return absl::InvalidArgumentError("--propagation must be order, gat or gcn");
+  if (agg == "both") c.aggregation = model::Aggregation::kGlobalAndLocal;
+  else if (agg == "global") c.aggregation = model::Aggregation::kGlobalOnly;
+  else if (agg == "local") c.aggregation = model::Aggregation::kLocalOnly;
+  else return absl::InvalidArgumentError("--aggregation must be both, global or local");
+  if (absl::GetFlag(FLAGS_last_item) >= 0) c.last_item = absl::GetFlag(FLAGS_last_item) == 1;
+  if (absl::GetFlag(FLAGS_feat_dropout) >= 0) c.feat_dropout = absl::GetFlag(FLAGS_feat_dropout);
+  if (absl::GetFlag(FLAGS_attn_dropout) >= 0) c.attn_dropout = absl::GetFlag(FLAGS_attn_dropout);
+  c.learning_rate = absl::GetFlag(FLAGS_lr);
+  c.l2 = absl::GetFlag(FLAGS_l2);
+  c.batch_size = absl::GetFlag(FLAGS_batch_size);
+  RETURN_IF_ERROR(c.Validate());
+  return c;
+}
+
+void PrintMetrics(const char* name, const trainer::EvalResult& r) {
+  std::printf("%-22s sampled(100 neg): Hit@5 %.2f Hit@10 %.2f Hit@20 %.2f NDCG@5 %.2f NDCG@10 %.2f NDCG@20 %.2f | "
+              "full ranking (history excluded): Hit@10 %.2f NDCG@10 %.2f  (n=%lld)\n",
+              name, 100 * r.sampled.Hit(5), 100 * r.sampled.Hit(10), 100 * r.sampled.Hit(20),
+              100 * r.sampled.Ndcg(5), 100 * r.sampled.Ndcg(10), 100 * r.sampled.Ndcg(20),
+              100 * r.full.Hit(10), 100 * r.full.Ndcg(10), static_cast<long long>(r.sampled.count()));
+}
+
+absl::Status Train() {
+  ASSIGN_OR_RETURN(SnapshotSource source, OpenSnapshot(absl::GetFlag(FLAGS_store), absl::GetFlag(FLAGS_snapshot)));
+  ASSIGN_OR_RETURN(trainer::Split split, trainer::BuildSplit(source.store->graph()));
+  DGSR_LOG(INFO) << "split" << Kv("users", split.num_users) << Kv("items", split.num_items)
+                 << Kv("interactions", split.num_interactions) << Kv("train", split.train.size())
+                 << Kv("valid", split.valid.size()) << Kv("test", split.test.size());
+  ASSIGN_OR_RETURN(model::DgsrConfig config, ConfigFromFlags(split.num_users, split.num_items));
+  trainer::TrainOptions opt;
+  opt.epochs = absl::GetFlag(FLAGS_epochs);
+  opt.patience = absl::GetFlag(FLAGS_patience);
+  opt.seed = absl::GetFlag(FLAGS_seed);
+  opt.eval_seed = absl::GetFlag(FLAGS_eval_seed);
+  opt.torch_threads = absl::GetFlag(FLAGS_torch_threads);
+  opt.sampler_threads = absl::GetFlag(FLAGS_sampler_threads);
+  opt.max_train_samples = absl::GetFlag(FLAGS_max_train_samples);
+  opt.max_eval_samples = absl::GetFlag(FLAGS_max_eval_samples);
+  opt.full_ranking = absl::GetFlag(FLAGS_full_ranking);
+  const std::string run_dir = absl::GetFlag(FLAGS_run_dir);
+  if (!run_dir.empty()) {
+    opt.checkpoint_dir = run_dir + "/checkpoint";
+    opt.log_path = run_dir + "/metrics.jsonl";
+  }
+  ASSIGN_OR_RETURN(trainer::TrainResult result, trainer::Train(config, split, opt));
+  std::printf("\nDGSR (%s preset), checkpoint chosen on validation: epoch %d; %.0f training samples/s\n",
+              absl::GetFlag(FLAGS_preset).c_str(), result.best_epoch, result.samples_per_second);
+  PrintMetrics("validation", result.valid);
+  PrintMetrics("test", result.test);
+  JsonObject summary = result.test.ToJson("test_");
+  summary.Merge(result.valid.ToJson("valid_"));
+  if (absl::GetFlag(FLAGS_popularity)) {
+    trainer::EvalResult pop = trainer::EvaluatePopularity(split, trainer::SplitPart::kTest, opt);
+    PrintMetrics("popularity, test", pop);
+    summary.Merge(pop.ToJson("popularity_test_"));
+  }
+  summary.Set("best_epoch", result.best_epoch).Set("samples_per_s", result.samples_per_second);
+  summary.Set("train_seconds", result.train_seconds).Set("seed", static_cast<int64_t>(opt.seed));
+  summary.Set("eval_seed", static_cast<int64_t>(opt.eval_seed)).Set("dataset", absl::GetFlag(FLAGS_dataset));
+  summary.Set("preset", absl::GetFlag(FLAGS_preset));
+  store::StoreInfo info = source.store->info();
+  summary.Set("snapshot_id", info.snapshot_id).Set("store_id", info.store_id);
+  summary.Set("snapshot_events", info.num_events);
+  summary.Set("num_users", split.num_users).Set("num_items", split.num_items);
+  if (!run_dir.empty()) RETURN_IF_ERROR(WriteFileAtomic(run_dir + "/summary.json", summary.Dump() + "\n"));
+  const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
+  if (!model_dir.empty()) {
+    ASSIGN_OR_RETURN(std::string dir, trainer::ExportModel(model_dir, *result.network, summary));
+    std::printf("exported %s\n", dir.c_str());
+  }
+  std::printf("%s\n", summary.Dump().c_str());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RunTrain(const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    std::fprintf(stderr, "dgsr train: unexpected argument '%s'\n", args[0].c_str());
+    return 2;
+  }
+  absl::Status s = Train();
+  if (!s.ok()) {
+    std::fprintf(stderr, "dgsr train: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace dgsr::cli

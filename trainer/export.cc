@@ -1,0 +1,70 @@
+#include "trainer/export.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/file_util.h"
+#include "common/status_macros.h"
+
+namespace dgsr::trainer {
+namespace fs = std::filesystem;
+
+namespace {
+// Largest integer-named subdirectory that holds a model.pt, or 0.
+int64_t LargestVersion(const std::string& model_dir) {
+  int64_t best = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(model_dir, ec)) {
+    int64_t v = 0;
+    if (entry.is_directory() && absl::SimpleAtoi(entry.path().filename().string(), &v) &&
+        fs::exists(entry.path() / "model.pt")) {
+      best = std::max(best, v);
+    }
+  }
+  return best;
+}
+}  // namespace
+
+absl::StatusOr<std::string> LatestVersionDir(const std::string& model_dir) {
+  int64_t v = LargestVersion(model_dir);
+  if (v == 0) return absl::NotFoundError(absl::StrCat("no model version in ", model_dir));
+  return absl::StrCat(model_dir, "/", v);
+}
+
+absl::StatusOr<std::string> ExportModel(const std::string& model_dir, model::DgsrNetwork& network,
+                                        JsonObject metadata) {
+  RETURN_IF_ERROR(MakeDirs(model_dir));
+  const int64_t version = LargestVersion(model_dir) + 1;
+  const std::string tmp = absl::StrCat(model_dir, "/.tmp-", version, "-", ::getpid());
+  const std::string final_dir = absl::StrCat(model_dir, "/", version);
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  RETURN_IF_ERROR(MakeDirs(tmp));
+  metadata.Set("version", version);
+  metadata.Set("created_unix_s", absl::ToUnixSeconds(absl::Now()));
+  JsonObject config = network.config().ToJson();
+  for (const auto& [k, v] : config.entries()) {
+    std::visit([&](const auto& value) { metadata.Set("config." + k, value); }, v);
+  }
+  RETURN_IF_ERROR(network.Save(tmp + "/model.pt", metadata));
+  RETURN_IF_ERROR(WriteFileAtomic(tmp + "/metadata.json", metadata.Dump() + "\n"));
+  // model.pt was written by libtorch without fsync: sync it before publishing.
+  {
+    FILE* f = std::fopen((tmp + "/model.pt").c_str(), "rb+");
+    if (f == nullptr) return absl::InternalError("cannot reopen exported model for fsync");
+    int rc = ::fsync(fileno(f));
+    std::fclose(f);
+    if (rc != 0) return absl::InternalError("fsync of exported model failed");
+  }
+  RETURN_IF_ERROR(SyncDir(tmp));
+  fs::rename(tmp, final_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot publish ", final_dir, ": ", ec.message()));
+  RETURN_IF_ERROR(SyncDir(model_dir));
+  return final_dir;
+}
+
+}  // namespace dgsr::trainer

@@ -1,0 +1,29 @@
+// Publishing a trained model into a versioned model directory, which the server watches:
+//   <model_dir>/<version>/model.pt        the TorchScript artifact (config inside)
+//   <model_dir>/<version>/metadata.json   config, id-space sizes, snapshot id and cut-off time,
+//                                         validation and test metrics, version, creation time
+// Versions are increasing integers. A version directory appears atomically: it is written under
+// a temporary name, fsynced, and renamed into place, so a reader never sees half a model.
+#ifndef DGSR_TRAINER_EXPORT_H_
+#define DGSR_TRAINER_EXPORT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/json.h"
+#include "model/dgsr_network.h"
+
+namespace dgsr::trainer {
+
+// Writes a new version (one above the largest present) and returns its directory.
+[[nodiscard]] absl::StatusOr<std::string> ExportModel(const std::string& model_dir,
+                                                      model::DgsrNetwork& network,
+                                                      JsonObject metadata);
+
+// The directory of the largest complete version in `model_dir`; NotFound if none.
+[[nodiscard]] absl::StatusOr<std::string> LatestVersionDir(const std::string& model_dir);
+
+}  // namespace dgsr::trainer
+
+#endif  // DGSR_TRAINER_EXPORT_H_

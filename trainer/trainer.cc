@@ -1,0 +1,368 @@
+#include "trainer/trainer.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/file_util.h"
+#include "common/logging.h"
+#include "common/progress.h"
+#include "common/status_macros.h"
+
+namespace dgsr::trainer {
+namespace {
+
+using model::BlockTensors;
+using model::Blocks;
+using model::SampleRequest;
+using model::SubgraphSampler;
+
+struct Batch {
+  BlockTensors blocks;
+  torch::Tensor targets;
+  int64_t size = 0;
+};
+
+Batch MakeBatch(SubgraphSampler& sampler, const store::TemporalGraph::ReadView& view,
+                const model::DgsrConfig& config, std::span<const Sample> samples, Blocks* scratch) {
+  std::vector<SampleRequest> requests;
+  std::vector<int64_t> targets;
+  requests.reserve(samples.size());
+  for (const Sample& s : samples) {
+    requests.push_back({s.user, s.before});
+    targets.push_back(s.target);
+  }
+  sampler.SampleBatch(view, requests, scratch);
+  Batch b;
+  b.blocks = model::ToTensors(*scratch, config, torch::kCPU);
+  b.targets = torch::tensor(targets, torch::kInt64);
+  b.size = static_cast<int64_t>(samples.size());
+  return b;
+}
+
+// Builds batches on worker threads, handing them to the consumer strictly in batch order.
+class BatchPipeline {
+ public:
+  BatchPipeline(const model::DgsrConfig& config, const store::TemporalGraph& graph,
+                std::vector<std::vector<Sample>> batches, int threads, int depth)
+      : batches_(std::move(batches)), depth_(depth) {
+    for (int t = 0; t < threads; ++t) {
+      workers_.emplace_back([this, &config, &graph, t, threads] {
+        SubgraphSampler sampler(config, SubgraphSampler::Mode::kPruned);
+        Blocks scratch;
+        for (size_t b = t; b < batches_.size(); b += threads) {
+          {
+            absl::MutexLock lock(&mu_);
+            auto room = [this, b] { return stop_ || b < next_ + depth_; };
+            mu_.Await(absl::Condition(&room));
+            if (stop_) return;
+          }
+          Batch batch;
+          {
+            auto view = graph.Read();
+            batch = MakeBatch(sampler, view, config, batches_[b], &scratch);
+          }
+          absl::MutexLock lock(&mu_);
+          ready_.emplace(b, std::move(batch));
+        }
+      });
+    }
+  }
+  ~BatchPipeline() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    for (auto& w : workers_) w.join();
+  }
+  size_t size() const { return batches_.size(); }
+  // Blocks until batch `next_` is ready and returns it.
+  Batch Next() {
+    absl::MutexLock lock(&mu_);
+    auto ready = [this] { return ready_.count(next_) > 0; };
+    mu_.Await(absl::Condition(&ready));
+    Batch b = std::move(ready_[next_]);
+    ready_.erase(next_);
+    ++next_;
+    return b;
+  }
+
+ private:
+  std::vector<std::vector<Sample>> batches_;
+  size_t depth_;
+  absl::Mutex mu_;
+  std::map<size_t, Batch> ready_ ABSL_GUARDED_BY(mu_);
+  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> workers_;
+};
+
+std::span<const Sample> PartSamples(const Split& split, SplitPart part, int64_t limit) {
+  const std::vector<Sample>& all = part == SplitPart::kValid ? split.valid : split.test;
+  size_t n = limit > 0 ? std::min<size_t>(all.size(), limit) : all.size();
+  return std::span<const Sample>(all.data(), n);
+}
+
+const store::TemporalGraph& PartGraph(const Split& split, SplitPart part) {
+  return part == SplitPart::kValid ? *split.valid_graph : *split.full_graph;
+}
+
+// Ranks each sample's target from a row of scores over all items.
+void RankRows(const Split& split, std::span<const Sample> samples, size_t first_index,
+              const float* scores, int64_t num_scored, const store::TemporalGraph::ReadView& view,
+              const TrainOptions& options, EvalResult* result, std::vector<uint8_t>* mask) {
+  std::vector<float> negative_scores;
+  std::vector<store::NodeId> history;
+  for (size_t s = 0; s < samples.size(); ++s) {
+    const Sample& sample = samples[s];
+    const float* row = scores + s * num_scored;
+    const float target = sample.target < num_scored ? row[sample.target] : 0.0f;
+    auto negatives = DrawNegatives(split.num_items, split.user_items[sample.user], options.negatives,
+                                   options.eval_seed, first_index + s);
+    negative_scores.clear();
+    for (store::NodeId n : negatives) negative_scores.push_back(n < num_scored ? row[n] : 0.0f);
+    result->sampled.Add(PessimisticRank(target, negative_scores), sample.history);
+    if (!options.full_ranking) continue;
+    history.resize(view.UserDegree(sample.user, sample.before));
+    int h = view.RecentItems(sample.user, {store::kMinTime, sample.before},
+                             static_cast<int>(history.size()), history.data(), nullptr);
+    for (int k = 0; k < h; ++k) if (history[k] < num_scored) (*mask)[history[k]] = 1;
+    int64_t rank = 0;
+    for (int64_t i = 0; i < num_scored; ++i) {
+      rank += (!(*mask)[i] && i != sample.target && row[i] >= target) ? 1 : 0;
+    }
+    for (int k = 0; k < h; ++k) if (history[k] < num_scored) (*mask)[history[k]] = 0;
+    result->full.Add(rank, sample.history);
+  }
+}
+
+}  // namespace
+
+JsonObject EvalResult::ToJson(const std::string& prefix) const {
+  JsonObject j;
+  sampled.AppendTo(prefix, &j);
+  full.AppendTo(prefix + "full_", &j);
+  return j;
+}
+
+void ConfigureTorchThreads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  torch::set_num_threads(threads);
+  // BLIS (the BLAS installed by scripts/install_deps.sh) reads its thread count from the
+  // environment, not from torch (docs: PLATFORM notes).
+  setenv("BLIS_NUM_THREADS", std::to_string(threads).c_str(), 0);
+}
+
+absl::StatusOr<EvalResult> Evaluate(model::DgsrNetwork& network, const Split& split, SplitPart part,
+                                    const TrainOptions& options) {
+  const absl::Time start = absl::Now();
+  std::span<const Sample> samples = PartSamples(split, part, options.max_eval_samples);
+  const store::TemporalGraph& graph = PartGraph(split, part);
+  network.SetTraining(false);
+  torch::InferenceMode guard;
+  SubgraphSampler sampler(network.config(), SubgraphSampler::Mode::kPruned);
+  Blocks scratch;
+  EvalResult result;
+  std::vector<uint8_t> mask(split.num_items, 0);
+  auto view = graph.Read();
+  ProgressBar bar(part == SplitPart::kValid ? "validate" : "test", static_cast<int64_t>(samples.size()), "samples");
+  for (size_t begin = 0; begin < samples.size(); begin += options.eval_batch_size) {
+    auto chunk = samples.subspan(begin, std::min<size_t>(options.eval_batch_size, samples.size() - begin));
+    Batch batch = MakeBatch(sampler, view, network.config(), chunk, &scratch);
+    torch::Tensor scores;
+    try {
+      scores = network.ScoreAll(network.RepresentUnchecked(batch.blocks)).contiguous();
+    } catch (const c10::Error& e) {
+      return absl::InternalError(absl::StrCat("evaluation forward failed: ", e.what()));
+    }
+    RankRows(split, chunk, begin, scores.data_ptr<float>(), scores.size(1), view, options, &result, &mask);
+    bar.Add(static_cast<int64_t>(chunk.size()));
+  }
+  bar.Finish();
+  result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  return result;
+}
+
+EvalResult EvaluatePopularity(const Split& split, SplitPart part, const TrainOptions& options) {
+  const absl::Time start = absl::Now();
+  std::span<const Sample> samples = PartSamples(split, part, options.max_eval_samples);
+  auto train_view = split.train_graph->Read();
+  std::vector<float> popularity(split.num_items);
+  for (int64_t i = 0; i < split.num_items; ++i) {
+    popularity[i] = static_cast<float>(train_view.ItemDegree(static_cast<store::NodeId>(i), store::kMaxTime));
+  }
+  EvalResult result;
+  std::vector<uint8_t> mask(split.num_items, 0);
+  auto view = PartGraph(split, part).Read();
+  std::vector<float> rows;
+  for (size_t s = 0; s < samples.size(); ++s) {
+    RankRows(split, samples.subspan(s, 1), s, popularity.data(), split.num_items, view, options, &result, &mask);
+  }
+  result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  return result;
+}
+
+namespace {
+
+struct Checkpoint {
+  int next_epoch = 0;
+  int best_epoch = -1;
+  double best_ndcg = -1;
+  int bad_epochs = 0;
+};
+
+absl::Status SaveCheckpoint(const std::string& dir, model::DgsrNetwork& net, torch::optim::Adam& opt,
+                            const Checkpoint& ck) {
+  RETURN_IF_ERROR(MakeDirs(dir));
+  RETURN_IF_ERROR(net.Save(dir + "/last.pt.tmp", JsonObject()));
+  std::filesystem::rename(dir + "/last.pt.tmp", dir + "/last.pt");
+  try {
+    torch::save(opt, dir + "/optimizer.pt.tmp");
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("cannot save optimizer state: ", e.what()));
+  }
+  std::filesystem::rename(dir + "/optimizer.pt.tmp", dir + "/optimizer.pt");
+  JsonObject state;
+  state.Set("next_epoch", ck.next_epoch).Set("best_epoch", ck.best_epoch);
+  state.Set("best_valid_ndcg@10", ck.best_ndcg).Set("bad_epochs", ck.bad_epochs);
+  return WriteFileAtomic(dir + "/state.json", state.Dump());
+}
+
+std::vector<std::vector<Sample>> EpochBatches(const Split& split, const TrainOptions& options,
+                                              int batch_size, int epoch) {
+  std::vector<Sample> order = split.train;
+  std::mt19937_64 rng(options.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  std::shuffle(order.begin(), order.end(), rng);
+  if (options.max_train_samples > 0 && static_cast<int64_t>(order.size()) > options.max_train_samples) {
+    order.resize(options.max_train_samples);
+  }
+  std::vector<std::vector<Sample>> batches;
+  for (size_t b = 0; b < order.size(); b += batch_size) {
+    batches.emplace_back(order.begin() + b, order.begin() + std::min(order.size(), b + batch_size));
+  }
+  return batches;
+}
+
+}  // namespace
+
+absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& split,
+                                  const TrainOptions& options) {
+  if (split.train.empty()) {
+    return absl::InvalidArgumentError("no training samples: every user needs at least 4 interactions to train on");
+  }
+  RETURN_IF_ERROR(config.Validate());
+  if (config.num_users != split.num_users || config.num_items != split.num_items) {
+    return absl::InvalidArgumentError("config id spaces must match the split's");
+  }
+  ConfigureTorchThreads(options.torch_threads);
+  const std::string ck_dir = options.checkpoint_dir;
+  Checkpoint ck;
+  std::unique_ptr<model::DgsrNetwork> net;
+  const bool resume = !ck_dir.empty() && std::filesystem::exists(ck_dir + "/state.json");
+  if (resume) {
+    ASSIGN_OR_RETURN(std::string text, ReadFile(ck_dir + "/state.json"));
+    ASSIGN_OR_RETURN(JsonObject state, JsonObject::Parse(text));
+    ck.next_epoch = static_cast<int>(state.GetNumber("next_epoch").value_or(0));
+    ck.best_epoch = static_cast<int>(state.GetNumber("best_epoch").value_or(-1));
+    ck.best_ndcg = state.GetNumber("best_valid_ndcg@10").value_or(-1);
+    ck.bad_epochs = static_cast<int>(state.GetNumber("bad_epochs").value_or(0));
+    ASSIGN_OR_RETURN(net, model::DgsrNetwork::Load(ck_dir + "/last.pt", torch::kCPU));
+    for (auto& p : net->Parameters()) p.set_requires_grad(true);
+    DGSR_LOG(INFO) << "resuming" << Kv("checkpoint", ck_dir) << Kv("next_epoch", ck.next_epoch);
+  } else {
+    ASSIGN_OR_RETURN(net, model::DgsrNetwork::Create(config, options.seed));
+  }
+  torch::optim::Adam optimizer(net->Parameters(),
+                               torch::optim::AdamOptions(config.learning_rate).weight_decay(config.l2));
+  if (resume) {
+    try {
+      torch::load(optimizer, ck_dir + "/optimizer.pt");
+    } catch (const c10::Error& e) {
+      return absl::DataLossError(absl::StrCat("cannot load optimizer state from ", ck_dir, ": ", e.what()));
+    }
+  }
+  const std::string best_path = (ck_dir.empty() ? std::filesystem::temp_directory_path().string() + "/dgsr_best_" + std::to_string(::getpid())
+                                                : ck_dir) + "/best.pt";
+  if (!ck_dir.empty()) RETURN_IF_ERROR(MakeDirs(ck_dir));
+
+  TrainResult result;
+  double total_seconds = 0;
+  int64_t total_samples = 0;
+  for (int epoch = ck.next_epoch; epoch < options.epochs; ++epoch) {
+    if (ck.best_epoch >= 0 && ck.bad_epochs >= options.patience) break;
+    torch::manual_seed(options.seed * 1000003ull + static_cast<uint64_t>(epoch));
+    net->SetTraining(true);
+    BatchPipeline pipeline(net->config(), *split.train_graph, EpochBatches(split, options, config.batch_size, epoch),
+                           std::max(1, options.sampler_threads), 8);
+    const int64_t epoch_samples = options.max_train_samples > 0
+                                      ? std::min<int64_t>(options.max_train_samples, split.train.size())
+                                      : static_cast<int64_t>(split.train.size());
+    ProgressBar bar(absl::StrCat("epoch ", epoch + 1, "/", options.epochs), epoch_samples, "samples");
+    double loss_sum = 0;
+    int64_t loss_n = 0;
+    const absl::Time start = absl::Now();
+    for (size_t b = 0; b < pipeline.size(); ++b) {
+      Batch batch = pipeline.Next();
+      try {
+        torch::Tensor rep = net->RepresentUnchecked(batch.blocks);
+        torch::Tensor loss = torch::nn::functional::cross_entropy(net->ScoreAll(rep), batch.targets);
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
+        loss_sum += loss.item<double>() * batch.size;
+        loss_n += batch.size;
+      } catch (const c10::Error& e) {
+        return absl::InternalError(absl::StrCat("training step failed: ", e.what()));
+      }
+      bar.Add(batch.size);
+    }
+    bar.Finish();
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    total_seconds += seconds;
+    total_samples += loss_n;
+    ASSIGN_OR_RETURN(EvalResult valid, Evaluate(*net, split, SplitPart::kValid, options));
+    const double ndcg = valid.sampled.Ndcg(10);
+    const bool improved = ndcg > ck.best_ndcg;
+    if (improved) {
+      ck.best_ndcg = ndcg;
+      ck.best_epoch = epoch;
+      ck.bad_epochs = 0;
+      RETURN_IF_ERROR(net->Save(best_path, JsonObject()));
+      result.valid = valid;
+    } else {
+      ++ck.bad_epochs;
+    }
+    ck.next_epoch = epoch + 1;
+    JsonObject line = valid.ToJson("valid_");
+    line.Set("epoch", epoch + 1).Set("train_loss", loss_sum / std::max<int64_t>(loss_n, 1));
+    line.Set("train_seconds", seconds).Set("samples_per_s", loss_n / std::max(seconds, 1e-9));
+    line.Set("valid_seconds", valid.seconds).Set("improved", improved);
+    DGSR_LOG(INFO) << "epoch " << line.Dump();
+    if (!options.log_path.empty()) {
+      auto old = ReadFile(options.log_path);
+      RETURN_IF_ERROR(WriteFileAtomic(options.log_path, (old.ok() ? *old : std::string()) + line.Dump() + "\n"));
+    }
+    if (!ck_dir.empty()) RETURN_IF_ERROR(SaveCheckpoint(ck_dir, *net, optimizer, ck));
+  }
+  if (ck.best_epoch < 0) return absl::FailedPreconditionError("no epoch was trained");
+  ASSIGN_OR_RETURN(result.network, model::DgsrNetwork::Load(best_path, torch::kCPU));
+  result.best_epoch = ck.best_epoch + 1;
+  if (result.valid.sampled.count() == 0) {
+    ASSIGN_OR_RETURN(result.valid, Evaluate(*result.network, split, SplitPart::kValid, options));
+  }
+  ASSIGN_OR_RETURN(result.test, Evaluate(*result.network, split, SplitPart::kTest, options));
+  result.train_seconds = total_seconds;
+  result.samples_per_second = total_samples / std::max(total_seconds, 1e-9);
+  return result;
+}
+
+}  // namespace dgsr::trainer

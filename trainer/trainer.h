@@ -1,0 +1,78 @@
+// Training and evaluation of DGSR (paper §4.4, §5.1-5.2) on a Split.
+//
+//   ASSIGN_OR_RETURN(Split split, BuildSplit(store->graph()));
+//   TrainOptions opt;  opt.epochs = 10;  opt.log_path = "runs/games/metrics.jsonl";
+//   ASSIGN_OR_RETURN(TrainResult r, Train(config, split, opt));
+//   // r.network is the checkpoint chosen on validation; r.test the test metrics, measured once.
+//
+// Training: sub-graphs are sampled on the fly by worker threads (SubgraphSampler, pruned blocks)
+// into a bounded queue while the main thread runs forward/backward and Adam; softmax
+// cross-entropy over all items (eq. 13-14; lambda as Adam weight decay). Each epoch's shuffle and
+// dropout are seeded by (seed, epoch), so a run resumed from a checkpoint continues exactly.
+// Early stopping and checkpoint choice use validation NDCG@10 (sampled protocol).
+#ifndef DGSR_TRAINER_TRAINER_H_
+#define DGSR_TRAINER_TRAINER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/json.h"
+#include "model/config.h"
+#include "model/dgsr_network.h"
+#include "trainer/metrics.h"
+#include "trainer/split.h"
+
+namespace dgsr::trainer {
+
+struct TrainOptions {
+  int epochs = 20;
+  int patience = 3;              // Stop after this many epochs without a better validation NDCG@10.
+  uint64_t seed = 1;             // Initialisation, shuffling, dropout.
+  uint64_t eval_seed = 2024;     // Evaluation negatives (recorded in the metrics).
+  int negatives = 100;
+  int sampler_threads = 1;       // Threads building sub-graph blocks during training.
+  int torch_threads = 0;         // libtorch intra-op threads; 0 = number of cores.
+  int eval_batch_size = 256;
+  int64_t max_train_samples = 0; // If > 0, train on only this many samples per epoch (smoke runs).
+  int64_t max_eval_samples = 0;  // If > 0, evaluate on only the first N samples.
+  bool full_ranking = true;      // Also compute full-ranking metrics during evaluation.
+  std::string checkpoint_dir;    // If set: last.pt/best.pt/state.json written each epoch; resumes.
+  std::string log_path;          // JSON lines, one per epoch (appended).
+};
+
+struct EvalResult {
+  RankingMetrics sampled;        // 100 negatives
+  RankingMetrics full;           // all items, history excluded
+  double seconds = 0;
+  JsonObject ToJson(const std::string& prefix) const;
+};
+
+struct TrainResult {
+  std::unique_ptr<model::DgsrNetwork> network;  // The epoch chosen on validation.
+  int best_epoch = 0;
+  EvalResult valid;              // At best_epoch.
+  EvalResult test;               // Measured once, on the chosen checkpoint.
+  double train_seconds = 0;
+  double samples_per_second = 0;
+};
+
+enum class SplitPart { kValid, kTest };
+
+[[nodiscard]] absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& split,
+                                                const TrainOptions& options);
+
+// Evaluates the network on the validation or test samples of `split`.
+[[nodiscard]] absl::StatusOr<EvalResult> Evaluate(model::DgsrNetwork& network, const Split& split,
+                                                  SplitPart part, const TrainOptions& options);
+
+// Popularity baseline on the same samples and protocol: an item's score is its number of
+// interactions in the graph the samples read, before the sample time.
+[[nodiscard]] EvalResult EvaluatePopularity(const Split& split, SplitPart part, const TrainOptions& options);
+
+// Configures libtorch/BLAS threads (Debian's libtorch defaults to half the cores).
+void ConfigureTorchThreads(int threads);
+
+}  // namespace dgsr::trainer
+
+#endif  // DGSR_TRAINER_TRAINER_H_
