@@ -1,6 +1,10 @@
 #include "model/dgsr_network.h"
 
 #include <filesystem>
+#include <thread>
+
+#include <ATen/Parallel.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -27,6 +31,13 @@ torch::Tensor Int64(const std::vector<int64_t>& v, std::vector<int64_t> shape) {
 }
 
 }  // namespace
+
+void ConfigureTorchRuntime(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  at::set_num_threads(threads);
+  setenv("BLIS_NUM_THREADS", std::to_string(threads).c_str(), /*overwrite=*/0);
+  torch::jit::setGraphExecutorOptimize(false);
+}
 
 BlockTensors ToTensors(const Blocks& b, const DgsrConfig& config, const torch::Device& device) {
   BlockTensors t;
@@ -108,7 +119,7 @@ absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Create(const DgsrConfi
     m.eval();
     return std::unique_ptr<DgsrNetwork>(new DgsrNetwork(config, std::move(m), torch::kCPU));
   } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("building the DGSR TorchScript module failed: ", e.what()));
+    return absl::InternalError(absl::StrCat("building the DGSR TorchScript module failed: ", e.what_without_backtrace()));
   }
 }
 
@@ -120,7 +131,7 @@ absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Load(const std::string
   try {
     m = torch::jit::load(path, device, extra);
   } catch (const c10::Error& e) {
-    std::string what = e.what();
+    std::string what = e.what_without_backtrace();
     return absl::DataLossError(absl::StrCat("cannot load model artifact ", path, ": ",
                                             what.substr(0, what.find('\n'))));
   }
@@ -157,7 +168,7 @@ absl::Status DgsrNetwork::Save(const std::string& path, const JsonObject& metada
   try {
     module_.save(path, extra);
   } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("cannot save model to ", path, ": ", e.what()));
+    return absl::InternalError(absl::StrCat("cannot save model to ", path, ": ", e.what_without_backtrace()));
   }
   return absl::OkStatus();
 }
@@ -228,7 +239,7 @@ absl::StatusOr<torch::Tensor> DgsrNetwork::Represent(const BlockTensors& b) {
   try {
     return RepresentUnchecked(b);
   } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat("model forward failed: ", e.what()));
+    return absl::InvalidArgumentError(absl::StrCat("model forward failed: ", e.what_without_backtrace()));
   }
 }
 

@@ -17,7 +17,7 @@
 //
 // Errors: libtorch exceptions (c10::Error) never escape; they become InvalidArgument (bad
 // inputs, incompatible artifact) or DataLoss (corrupt artifact file).
-// Thread-safety: inference (Represent/Score* under torch::InferenceMode) may run from many threads
+// Thread-safety: inference (Represent/Score* under torch::NoGradGuard; not InferenceMode, which breaks a scripted module that has run with autograd) may run from many threads
 // at once; training calls (SetTraining, parameter updates) must not overlap with anything else.
 #ifndef DGSR_MODEL_DGSR_NETWORK_H_
 #define DGSR_MODEL_DGSR_NETWORK_H_
@@ -35,6 +35,13 @@
 #include "model/sampler.h"
 
 namespace dgsr::model {
+
+// Process-wide libtorch settings for DGSR: intra-op threads (0 = all cores; Debian's libtorch
+// defaults to half) with BLIS told the same, and the TorchScript graph executor's optimisation
+// turned off. The optimised executor swaps dropout for a differently-seeded kernel after a few
+// runs, so a resumed training run would diverge from an uninterrupted one; without it every run
+// takes the same path (and there is no warm-up recompilation).
+void ConfigureTorchRuntime(int threads);
 
 // Blocks (model/sampler.h) as int64 tensors on one device.
 struct BlockTensors {

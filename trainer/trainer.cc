@@ -10,6 +10,8 @@
 #include <random>
 #include <thread>
 
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -154,21 +156,15 @@ JsonObject EvalResult::ToJson(const std::string& prefix) const {
   return j;
 }
 
-void ConfigureTorchThreads(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
-  torch::set_num_threads(threads);
-  // BLIS (the BLAS installed by scripts/install_deps.sh) reads its thread count from the
-  // environment, not from torch (docs: PLATFORM notes).
-  setenv("BLIS_NUM_THREADS", std::to_string(threads).c_str(), 0);
-}
-
 absl::StatusOr<EvalResult> Evaluate(model::DgsrNetwork& network, const Split& split, SplitPart part,
                                     const TrainOptions& options) {
   const absl::Time start = absl::Now();
   std::span<const Sample> samples = PartSamples(split, part, options.max_eval_samples);
   const store::TemporalGraph& graph = PartGraph(split, part);
   network.SetTraining(false);
-  torch::InferenceMode guard;
+  // NoGradGuard, not InferenceMode: a scripted module that has run with autograd fails on
+  // inference tensors ("Inference tensors cannot be saved for backward") in libtorch 1.13.
+  torch::NoGradGuard no_grad;
   SubgraphSampler sampler(network.config(), SubgraphSampler::Mode::kPruned);
   Blocks scratch;
   EvalResult result;
@@ -182,7 +178,7 @@ absl::StatusOr<EvalResult> Evaluate(model::DgsrNetwork& network, const Split& sp
     try {
       scores = network.ScoreAll(network.RepresentUnchecked(batch.blocks)).contiguous();
     } catch (const c10::Error& e) {
-      return absl::InternalError(absl::StrCat("evaluation forward failed: ", e.what()));
+      return absl::InternalError(absl::StrCat("evaluation forward failed: ", e.what_without_backtrace()));
     }
     RankRows(split, chunk, begin, scores.data_ptr<float>(), scores.size(1), view, options, &result, &mask);
     bar.Add(static_cast<int64_t>(chunk.size()));
@@ -228,7 +224,7 @@ absl::Status SaveCheckpoint(const std::string& dir, model::DgsrNetwork& net, tor
   try {
     torch::save(opt, dir + "/optimizer.pt.tmp");
   } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("cannot save optimizer state: ", e.what()));
+    return absl::InternalError(absl::StrCat("cannot save optimizer state: ", e.what_without_backtrace()));
   }
   std::filesystem::rename(dir + "/optimizer.pt.tmp", dir + "/optimizer.pt");
   JsonObject state;
@@ -263,7 +259,7 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   if (config.num_users != split.num_users || config.num_items != split.num_items) {
     return absl::InvalidArgumentError("config id spaces must match the split's");
   }
-  ConfigureTorchThreads(options.torch_threads);
+  model::ConfigureTorchRuntime(options.torch_threads);
   const std::string ck_dir = options.checkpoint_dir;
   Checkpoint ck;
   std::unique_ptr<model::DgsrNetwork> net;
@@ -287,12 +283,22 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
     try {
       torch::load(optimizer, ck_dir + "/optimizer.pt");
     } catch (const c10::Error& e) {
-      return absl::DataLossError(absl::StrCat("cannot load optimizer state from ", ck_dir, ": ", e.what()));
+      return absl::DataLossError(absl::StrCat("cannot load optimizer state from ", ck_dir, ": ", e.what_without_backtrace()));
     }
   }
-  const std::string best_path = (ck_dir.empty() ? std::filesystem::temp_directory_path().string() + "/dgsr_best_" + std::to_string(::getpid())
-                                                : ck_dir) + "/best.pt";
-  if (!ck_dir.empty()) RETURN_IF_ERROR(MakeDirs(ck_dir));
+  // Without a checkpoint directory the best epoch is kept in a private temporary directory.
+  const std::string best_dir = ck_dir.empty() ? absl::StrCat(std::filesystem::temp_directory_path().string(),
+                                                             "/dgsr_best_", ::getpid(), "_", reinterpret_cast<uintptr_t>(&ck))
+                                              : ck_dir;
+  const std::string best_path = best_dir + "/best.pt";
+  RETURN_IF_ERROR(MakeDirs(best_dir));
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{ck_dir.empty() ? best_dir : std::string()};
 
   TrainResult result;
   double total_seconds = 0;
@@ -321,7 +327,7 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
         loss_sum += loss.item<double>() * batch.size;
         loss_n += batch.size;
       } catch (const c10::Error& e) {
-        return absl::InternalError(absl::StrCat("training step failed: ", e.what()));
+        return absl::InternalError(absl::StrCat("training step failed: ", e.what_without_backtrace()));
       }
       bar.Add(batch.size);
     }

@@ -70,9 +70,6 @@ enum class SplitPart { kValid, kTest };
 // interactions in the graph the samples read, before the sample time.
 [[nodiscard]] EvalResult EvaluatePopularity(const Split& split, SplitPart part, const TrainOptions& options);
 
-// Configures libtorch/BLAS threads (Debian's libtorch defaults to half the cores).
-void ConfigureTorchThreads(int threads);
-
 }  // namespace dgsr::trainer
 
 #endif  // DGSR_TRAINER_TRAINER_H_

@@ -1,0 +1,219 @@
+// The trainer: split hygiene, metric arithmetic, negatives, a real learning test on the
+// synthetic generator, export/reload, and exact resume.
+#include "trainer/trainer.h"
+
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "gtest/gtest.h"
+#include "store/graph_store.h"
+#include "store/synth.h"
+#include "tests/testutil/temp_dir.h"
+#include "trainer/export.h"
+
+namespace dgsr::trainer {
+namespace {
+
+using store::Interaction;
+using store::NodeId;
+
+std::unique_ptr<store::GraphStore> SynthStore(const testing::TempDir& dir, int users, int items, int events) {
+  store::GraphStoreOptions options;
+  options.path = dir.Sub("store");
+  options.durability = store::Durability::kGroupCommit;
+  auto s = store::GraphStore::Open(options);
+  EXPECT_TRUE(s.ok()) << s.status();
+  store::SynthOptions synth;
+  synth.num_users = users;
+  synth.num_items = items;
+  synth.events_per_user = events;
+  synth.seed = 3;
+  auto all = store::GenerateSynthetic(synth);
+  for (size_t b = 0; b < all.size(); b += 10000) {
+    std::span<const store::Event> chunk(all.data() + b, std::min<size_t>(10000, all.size() - b));
+    EXPECT_TRUE((*s)->Ingest(chunk).ok());
+  }
+  return std::move(*s);
+}
+
+TEST(SplitTest, ValidationAndTestNeverReachTraining) {
+  std::vector<Interaction> edges;
+  // user 0: 6 items; user 1: 3 items; user 2: 2 items; user 3: 1 item.
+  for (int j = 0; j < 6; ++j) edges.push_back({0, static_cast<NodeId>(j), 10 + j});
+  for (int j = 0; j < 3; ++j) edges.push_back({1, static_cast<NodeId>(j + 1), 20 + j});
+  edges.push_back({2, 4, 5});
+  edges.push_back({2, 5, 30});
+  edges.push_back({3, 0, 40});
+  auto graph = store::TemporalGraph::Build(edges, 4, 6);
+  auto split = BuildSplit(*graph);
+  ASSERT_TRUE(split.ok()) << split.status();
+  // Test: last item of users with >= 2 items; validation: second-to-last with >= 3.
+  ASSERT_EQ(split->test.size(), 3u);
+  ASSERT_EQ(split->valid.size(), 2u);
+  EXPECT_EQ(split->test[0].target, 5u);
+  EXPECT_EQ(split->valid[0].target, 4u);
+  // Training predicts i_1 .. i_{k-2}: user 0 -> items 1, 2, 3; user 1 -> none.
+  std::vector<NodeId> train_targets;
+  for (const Sample& s : split->train) {
+    EXPECT_EQ(s.user, 0u);
+    train_targets.push_back(s.target);
+  }
+  EXPECT_EQ(train_targets, (std::vector<NodeId>{1, 2, 3}));
+  // No validation or test interaction is visible in the training graph, and no test
+  // interaction in the validation graph.
+  auto train = split->train_graph->Read();
+  auto valid = split->valid_graph->Read();
+  for (const Sample& s : split->test) {
+    EXPECT_EQ(train.UserDegree(s.user, store::kMaxTime), valid.UserDegree(s.user, store::kMaxTime) - (s.history >= 2 ? 1 : 0));
+    std::vector<NodeId> items;
+    std::vector<store::Timestamp> times;
+    valid.UserSequence(s.user, &items, &times);
+    EXPECT_TRUE(std::find(times.begin(), times.end(), s.before) == times.end()) << "test edge visible to validation";
+    train.UserSequence(s.user, &items, &times);
+    EXPECT_TRUE(std::find(times.begin(), times.end(), s.before) == times.end()) << "test edge visible to training";
+  }
+  for (const Sample& s : split->valid) {
+    std::vector<NodeId> items;
+    std::vector<store::Timestamp> times;
+    train.UserSequence(s.user, &items, &times);
+    EXPECT_TRUE(std::find(times.begin(), times.end(), s.before) == times.end()) << "validation edge visible to training";
+  }
+  // The single-interaction user gives no sample (documented skip) but stays in the graph.
+  for (const auto* part : {&split->train, &split->valid, &split->test}) {
+    for (const Sample& s : *part) EXPECT_NE(s.user, 3u);
+  }
+}
+
+TEST(SplitTest, EmptyOrSingletonDatasetsAreRejectedClearly) {
+  auto empty = store::TemporalGraph::Build({}, 0, 0);
+  EXPECT_EQ(BuildSplit(*empty).status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<Interaction> one{{0, 0, 1}, {1, 1, 2}};
+  auto singletons = store::TemporalGraph::Build(one, 2, 2);
+  auto s = BuildSplit(*singletons);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("at least 2 interactions"), std::string::npos);
+}
+
+TEST(MetricsTest, HandComputedRanksWithTiesCountingAgainstTheTarget) {
+  std::vector<float> others{0.5f, 0.9f, 0.5f, 0.1f};
+  EXPECT_EQ(PessimisticRank(0.5f, others), 3);  // two ties and one higher
+  EXPECT_EQ(PessimisticRank(1.0f, others), 0);
+  EXPECT_EQ(PessimisticRank(0.0f, others), 4);
+  RankingMetrics m;
+  m.Add(0, 3);
+  m.Add(3, 7);
+  m.Add(10, 12);
+  m.Add(25, 60);
+  EXPECT_DOUBLE_EQ(m.Hit(5), 0.5);
+  EXPECT_DOUBLE_EQ(m.Hit(10), 0.5);
+  EXPECT_DOUBLE_EQ(m.Hit(20), 0.75);
+  EXPECT_DOUBLE_EQ(m.Ndcg(10), (1.0 + 1.0 / std::log2(5.0)) / 4);
+  EXPECT_DOUBLE_EQ(m.Ndcg(20), (1.0 + 1.0 / std::log2(5.0) + 1.0 / std::log2(12.0)) / 4);
+  EXPECT_EQ(m.Group(RankingMetrics::GroupOf(3)).count(), 1);
+  EXPECT_DOUBLE_EQ(m.Group(RankingMetrics::GroupOf(60)).Hit(20), 0.0);
+}
+
+TEST(MetricsTest, NegativesAreDistinctDeterministicAndNeverTheUsersOwnItems) {
+  std::vector<NodeId> own{0, 3, 4, 7, 9};
+  for (uint64_t stream = 0; stream < 200; ++stream) {
+    auto neg = DrawNegatives(12, own, 5, 7, stream);
+    ASSERT_EQ(neg.size(), 5u);
+    std::set<NodeId> uniq(neg.begin(), neg.end());
+    EXPECT_EQ(uniq.size(), 5u);
+    for (NodeId n : neg) EXPECT_FALSE(std::binary_search(own.begin(), own.end(), n));
+    EXPECT_EQ(neg, DrawNegatives(12, own, 5, 7, stream));
+  }
+  EXPECT_EQ(DrawNegatives(12, own, 100, 7, 0).size(), 7u);  // only 7 items are not the user's
+}
+
+model::DgsrConfig SmallConfig(const Split& split) {
+  model::DgsrConfig c = model::DgsrConfig::Paper();
+  c.num_users = split.num_users;
+  c.num_items = split.num_items;
+  c.dim = 16;
+  c.layers = 1;
+  c.max_neighbors = 10;
+  c.sampler_order = 1;
+  c.learning_rate = 0.01;
+  c.batch_size = 64;
+  return c;
+}
+
+TEST(TrainerTest, LearnsTheSyntheticTransitionsFarBetterThanPopularity) {
+  testing::TempDir dir;
+  auto store = SynthStore(dir, 300, 150, 30);
+  auto split = BuildSplit(store->graph());
+  ASSERT_TRUE(split.ok());
+  TrainOptions opt;
+  opt.epochs = 3;
+  opt.torch_threads = 2;
+  opt.full_ranking = true;
+  auto result = Train(SmallConfig(*split), *split, opt);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EvalResult pop = EvaluatePopularity(*split, SplitPart::kTest, opt);
+  const double dgsr = result->test.sampled.Ndcg(10), popularity = pop.sampled.Ndcg(10);
+  EXPECT_GT(dgsr, popularity + 0.10) << "DGSR NDCG@10 " << dgsr << " vs popularity " << popularity;
+  EXPECT_EQ(result->test.sampled.count(), static_cast<int64_t>(split->test.size()));
+}
+
+TEST(TrainerTest, ExportedVersionReloadsWithIdenticalScores) {
+  testing::TempDir dir;
+  auto store = SynthStore(dir, 60, 40, 12);
+  auto split = BuildSplit(store->graph());
+  ASSERT_TRUE(split.ok());
+  TrainOptions opt;
+  opt.epochs = 1;
+  opt.full_ranking = false;
+  auto result = Train(SmallConfig(*split), *split, opt);
+  ASSERT_TRUE(result.ok()) << result.status();
+  JsonObject meta;
+  meta.Set("test_ndcg@10", result->test.sampled.Ndcg(10));
+  auto v1 = ExportModel(dir.Sub("models"), *result->network, meta);
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  auto v2 = ExportModel(dir.Sub("models"), *result->network, meta);
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ(*v1, dir.Sub("models") + "/1");
+  EXPECT_EQ(*LatestVersionDir(dir.Sub("models")), dir.Sub("models") + "/2");
+  auto loaded = model::DgsrNetwork::Load(*v1 + "/model.pt", torch::kCPU);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->metadata().GetNumber("version"), 1);
+  auto a = Evaluate(*result->network, *split, SplitPart::kTest, opt);
+  auto b = Evaluate(**loaded, *split, SplitPart::kTest, opt);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->sampled.Ndcg(10), b->sampled.Ndcg(10));
+  EXPECT_EQ(a->sampled.Hit(20), b->sampled.Hit(20));
+}
+
+TEST(TrainerTest, ResumingFromACheckpointContinuesIdentically) {
+  testing::TempDir dir;
+  auto store = SynthStore(dir, 80, 50, 15);
+  auto split = BuildSplit(store->graph());
+  ASSERT_TRUE(split.ok());
+  model::DgsrConfig config = SmallConfig(*split);
+  config.feat_dropout = 0.2;  // dropout must resume identically too
+  config.layer_map = true;
+  TrainOptions opt;
+  opt.torch_threads = 1;
+  opt.full_ranking = false;
+  opt.patience = 100;
+  opt.epochs = 3;
+  opt.checkpoint_dir = dir.Sub("straight");
+  ASSERT_TRUE(Train(config, *split, opt).ok());
+  opt.checkpoint_dir = dir.Sub("resumed");
+  opt.epochs = 1;
+  ASSERT_TRUE(Train(config, *split, opt).ok());
+  opt.epochs = 3;
+  ASSERT_TRUE(Train(config, *split, opt).ok());
+  auto a = model::DgsrNetwork::Load(dir.Sub("straight/last.pt"), torch::kCPU);
+  auto b = model::DgsrNetwork::Load(dir.Sub("resumed/last.pt"), torch::kCPU);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto pa = (*a)->Parameters(), pb = (*b)->Parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t k = 0; k < pa.size(); ++k) {
+    EXPECT_TRUE(torch::equal(pa[k], pb[k])) << "parameter " << k << " max diff " << (pa[k] - pb[k]).abs().max().item<double>();
+  }
+}
+
+}  // namespace
+}  // namespace dgsr::trainer
