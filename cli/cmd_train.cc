@@ -90,12 +90,12 @@ absl::Status Train() {
   opt.epochs = absl::GetFlag(FLAGS_epochs);
   opt.patience = absl::GetFlag(FLAGS_patience);
   opt.seed = absl::GetFlag(FLAGS_seed);
-  opt.eval_seed = absl::GetFlag(FLAGS_eval_seed);
+  opt.eval.seed = absl::GetFlag(FLAGS_eval_seed);
   opt.torch_threads = absl::GetFlag(FLAGS_torch_threads);
   opt.sampler_threads = absl::GetFlag(FLAGS_sampler_threads);
   opt.max_train_samples = absl::GetFlag(FLAGS_max_train_samples);
-  opt.max_eval_samples = absl::GetFlag(FLAGS_max_eval_samples);
-  opt.full_ranking = absl::GetFlag(FLAGS_full_ranking);
+  opt.eval.max_samples = absl::GetFlag(FLAGS_max_eval_samples);
+  opt.eval.full_ranking = absl::GetFlag(FLAGS_full_ranking);
   const std::string run_dir = absl::GetFlag(FLAGS_run_dir);
   if (!run_dir.empty()) {
     opt.checkpoint_dir = run_dir + "/checkpoint";
@@ -109,13 +109,13 @@ absl::Status Train() {
   JsonObject summary = result.test.ToJson("test_");
   summary.Merge(result.valid.ToJson("valid_"));
   if (absl::GetFlag(FLAGS_popularity)) {
-    trainer::EvalResult pop = trainer::EvaluatePopularity(split, trainer::SplitPart::kTest, opt);
+    trainer::EvalResult pop = trainer::EvaluatePopularity(split, trainer::SplitPart::kTest, opt.eval);
     PrintMetrics("popularity, test", pop);
     summary.Merge(pop.ToJson("popularity_test_"));
   }
   summary.Set("best_epoch", result.best_epoch).Set("samples_per_s", result.samples_per_second);
   summary.Set("train_seconds", result.train_seconds).Set("seed", static_cast<int64_t>(opt.seed));
-  summary.Set("eval_seed", static_cast<int64_t>(opt.eval_seed)).Set("dataset", absl::GetFlag(FLAGS_dataset));
+  summary.Set("eval_seed", static_cast<int64_t>(opt.eval.seed)).Set("dataset", absl::GetFlag(FLAGS_dataset));
   summary.Set("preset", absl::GetFlag(FLAGS_preset));
   store::StoreInfo info = source.store->info();
   summary.Set("snapshot_id", info.snapshot_id).Set("store_id", info.store_id);

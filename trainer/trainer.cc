@@ -108,103 +108,28 @@ class BatchPipeline {
   std::vector<std::thread> workers_;
 };
 
-std::span<const Sample> PartSamples(const Split& split, SplitPart part, int64_t limit) {
-  const std::vector<Sample>& all = part == SplitPart::kValid ? split.valid : split.test;
-  size_t n = limit > 0 ? std::min<size_t>(all.size(), limit) : all.size();
-  return std::span<const Sample>(all.data(), n);
-}
-
-const store::TemporalGraph& PartGraph(const Split& split, SplitPart part) {
-  return part == SplitPart::kValid ? *split.valid_graph : *split.full_graph;
-}
-
-// Ranks each sample's target from a row of scores over all items.
-void RankRows(const Split& split, std::span<const Sample> samples, size_t first_index,
-              const float* scores, int64_t num_scored, const store::TemporalGraph::ReadView& view,
-              const TrainOptions& options, EvalResult* result, std::vector<uint8_t>* mask) {
-  std::vector<float> negative_scores;
-  std::vector<store::NodeId> history;
-  for (size_t s = 0; s < samples.size(); ++s) {
-    const Sample& sample = samples[s];
-    const float* row = scores + s * num_scored;
-    const float target = sample.target < num_scored ? row[sample.target] : 0.0f;
-    auto negatives = DrawNegatives(split.num_items, split.user_items[sample.user], options.negatives,
-                                   options.eval_seed, first_index + s);
-    negative_scores.clear();
-    for (store::NodeId n : negatives) negative_scores.push_back(n < num_scored ? row[n] : 0.0f);
-    result->sampled.Add(PessimisticRank(target, negative_scores), sample.history);
-    if (!options.full_ranking) continue;
-    history.resize(view.UserDegree(sample.user, sample.before));
-    int h = view.RecentItems(sample.user, {store::kMinTime, sample.before},
-                             static_cast<int>(history.size()), history.data(), nullptr);
-    for (int k = 0; k < h; ++k) if (history[k] < num_scored) (*mask)[history[k]] = 1;
-    int64_t rank = 0;
-    for (int64_t i = 0; i < num_scored; ++i) {
-      rank += (!(*mask)[i] && i != sample.target && row[i] >= target) ? 1 : 0;
-    }
-    for (int k = 0; k < h; ++k) if (history[k] < num_scored) (*mask)[history[k]] = 0;
-    result->full.Add(rank, sample.history);
-  }
-}
-
 }  // namespace
 
-JsonObject EvalResult::ToJson(const std::string& prefix) const {
-  JsonObject j;
-  sampled.AppendTo(prefix, &j);
-  full.AppendTo(prefix + "full_", &j);
-  return j;
-}
-
 absl::StatusOr<EvalResult> Evaluate(model::DgsrNetwork& network, const Split& split, SplitPart part,
-                                    const TrainOptions& options) {
-  const absl::Time start = absl::Now();
-  std::span<const Sample> samples = PartSamples(split, part, options.max_eval_samples);
-  const store::TemporalGraph& graph = PartGraph(split, part);
+                                    const EvalOptions& options) {
   network.SetTraining(false);
   // NoGradGuard, not InferenceMode: a scripted module that has run with autograd fails on
   // inference tensors ("Inference tensors cannot be saved for backward") in libtorch 1.13.
   torch::NoGradGuard no_grad;
   SubgraphSampler sampler(network.config(), SubgraphSampler::Mode::kPruned);
   Blocks scratch;
-  EvalResult result;
-  std::vector<uint8_t> mask(split.num_items, 0);
-  auto view = graph.Read();
-  ProgressBar bar(part == SplitPart::kValid ? "validate" : "test", static_cast<int64_t>(samples.size()), "samples");
-  for (size_t begin = 0; begin < samples.size(); begin += options.eval_batch_size) {
-    auto chunk = samples.subspan(begin, std::min<size_t>(options.eval_batch_size, samples.size() - begin));
+  auto scorer = [&](std::span<const Sample> chunk, const store::TemporalGraph::ReadView& view,
+                    std::vector<float>* scores) -> absl::Status {
     Batch batch = MakeBatch(sampler, view, network.config(), chunk, &scratch);
-    torch::Tensor scores;
     try {
-      scores = network.ScoreAll(network.RepresentUnchecked(batch.blocks)).contiguous();
+      torch::Tensor s = network.ScoreAll(network.RepresentUnchecked(batch.blocks)).contiguous();
+      scores->assign(s.data_ptr<float>(), s.data_ptr<float>() + s.numel());
     } catch (const c10::Error& e) {
       return absl::InternalError(absl::StrCat("evaluation forward failed: ", e.what_without_backtrace()));
     }
-    RankRows(split, chunk, begin, scores.data_ptr<float>(), scores.size(1), view, options, &result, &mask);
-    bar.Add(static_cast<int64_t>(chunk.size()));
-  }
-  bar.Finish();
-  result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  return result;
-}
-
-EvalResult EvaluatePopularity(const Split& split, SplitPart part, const TrainOptions& options) {
-  const absl::Time start = absl::Now();
-  std::span<const Sample> samples = PartSamples(split, part, options.max_eval_samples);
-  auto train_view = split.train_graph->Read();
-  std::vector<float> popularity(split.num_items);
-  for (int64_t i = 0; i < split.num_items; ++i) {
-    popularity[i] = static_cast<float>(train_view.ItemDegree(static_cast<store::NodeId>(i), store::kMaxTime));
-  }
-  EvalResult result;
-  std::vector<uint8_t> mask(split.num_items, 0);
-  auto view = PartGraph(split, part).Read();
-  std::vector<float> rows;
-  for (size_t s = 0; s < samples.size(); ++s) {
-    RankRows(split, samples.subspan(s, 1), s, popularity.data(), split.num_items, view, options, &result, &mask);
-  }
-  result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  return result;
+    return absl::OkStatus();
+  };
+  return EvaluateWith(split, part, options, scorer);
 }
 
 namespace {
@@ -335,7 +260,7 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     total_seconds += seconds;
     total_samples += loss_n;
-    ASSIGN_OR_RETURN(EvalResult valid, Evaluate(*net, split, SplitPart::kValid, options));
+    ASSIGN_OR_RETURN(EvalResult valid, Evaluate(*net, split, SplitPart::kValid, options.eval));
     const double ndcg = valid.sampled.Ndcg(10);
     const bool improved = ndcg > ck.best_ndcg;
     if (improved) {
@@ -363,9 +288,9 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   ASSIGN_OR_RETURN(result.network, model::DgsrNetwork::Load(best_path, torch::kCPU));
   result.best_epoch = ck.best_epoch + 1;
   if (result.valid.sampled.count() == 0) {
-    ASSIGN_OR_RETURN(result.valid, Evaluate(*result.network, split, SplitPart::kValid, options));
+    ASSIGN_OR_RETURN(result.valid, Evaluate(*result.network, split, SplitPart::kValid, options.eval));
   }
-  ASSIGN_OR_RETURN(result.test, Evaluate(*result.network, split, SplitPart::kTest, options));
+  ASSIGN_OR_RETURN(result.test, Evaluate(*result.network, split, SplitPart::kTest, options.eval));
   result.train_seconds = total_seconds;
   result.samples_per_second = total_samples / std::max(total_seconds, 1e-9);
   return result;

@@ -20,7 +20,7 @@
 #include "common/json.h"
 #include "model/config.h"
 #include "model/dgsr_network.h"
-#include "trainer/metrics.h"
+#include "trainer/evaluation.h"
 #include "trainer/split.h"
 
 namespace dgsr::trainer {
@@ -29,23 +29,12 @@ struct TrainOptions {
   int epochs = 20;
   int patience = 3;              // Stop after this many epochs without a better validation NDCG@10.
   uint64_t seed = 1;             // Initialisation, shuffling, dropout.
-  uint64_t eval_seed = 2024;     // Evaluation negatives (recorded in the metrics).
-  int negatives = 100;
   int sampler_threads = 1;       // Threads building sub-graph blocks during training.
   int torch_threads = 0;         // libtorch intra-op threads; 0 = number of cores.
-  int eval_batch_size = 256;
   int64_t max_train_samples = 0; // If > 0, train on only this many samples per epoch (smoke runs).
-  int64_t max_eval_samples = 0;  // If > 0, evaluate on only the first N samples.
-  bool full_ranking = true;      // Also compute full-ranking metrics during evaluation.
   std::string checkpoint_dir;    // If set: last.pt/best.pt/state.json written each epoch; resumes.
   std::string log_path;          // JSON lines, one per epoch (appended).
-};
-
-struct EvalResult {
-  RankingMetrics sampled;        // 100 negatives
-  RankingMetrics full;           // all items, history excluded
-  double seconds = 0;
-  JsonObject ToJson(const std::string& prefix) const;
+  EvalOptions eval;              // Validation each epoch and the final test.
 };
 
 struct TrainResult {
@@ -57,18 +46,12 @@ struct TrainResult {
   double samples_per_second = 0;
 };
 
-enum class SplitPart { kValid, kTest };
-
 [[nodiscard]] absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& split,
                                                 const TrainOptions& options);
 
 // Evaluates the network on the validation or test samples of `split`.
 [[nodiscard]] absl::StatusOr<EvalResult> Evaluate(model::DgsrNetwork& network, const Split& split,
-                                                  SplitPart part, const TrainOptions& options);
-
-// Popularity baseline on the same samples and protocol: an item's score is its number of
-// interactions in the graph the samples read, before the sample time.
-[[nodiscard]] EvalResult EvaluatePopularity(const Split& split, SplitPart part, const TrainOptions& options);
+                                                  SplitPart part, const EvalOptions& options);
 
 }  // namespace dgsr::trainer
 

@@ -148,10 +148,10 @@ TEST(TrainerTest, LearnsTheSyntheticTransitionsFarBetterThanPopularity) {
   TrainOptions opt;
   opt.epochs = 3;
   opt.torch_threads = 2;
-  opt.full_ranking = true;
+  opt.eval.full_ranking = true;
   auto result = Train(SmallConfig(*split), *split, opt);
   ASSERT_TRUE(result.ok()) << result.status();
-  EvalResult pop = EvaluatePopularity(*split, SplitPart::kTest, opt);
+  EvalResult pop = EvaluatePopularity(*split, SplitPart::kTest, opt.eval);
   const double dgsr = result->test.sampled.Ndcg(10), popularity = pop.sampled.Ndcg(10);
   EXPECT_GT(dgsr, popularity + 0.10) << "DGSR NDCG@10 " << dgsr << " vs popularity " << popularity;
   EXPECT_EQ(result->test.sampled.count(), static_cast<int64_t>(split->test.size()));
@@ -164,7 +164,7 @@ TEST(TrainerTest, ExportedVersionReloadsWithIdenticalScores) {
   ASSERT_TRUE(split.ok());
   TrainOptions opt;
   opt.epochs = 1;
-  opt.full_ranking = false;
+  opt.eval.full_ranking = false;
   auto result = Train(SmallConfig(*split), *split, opt);
   ASSERT_TRUE(result.ok()) << result.status();
   JsonObject meta;
@@ -178,8 +178,8 @@ TEST(TrainerTest, ExportedVersionReloadsWithIdenticalScores) {
   auto loaded = model::DgsrNetwork::Load(*v1 + "/model.pt", torch::kCPU);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ((*loaded)->metadata().GetNumber("version"), 1);
-  auto a = Evaluate(*result->network, *split, SplitPart::kTest, opt);
-  auto b = Evaluate(**loaded, *split, SplitPart::kTest, opt);
+  auto a = Evaluate(*result->network, *split, SplitPart::kTest, opt.eval);
+  auto b = Evaluate(**loaded, *split, SplitPart::kTest, opt.eval);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->sampled.Ndcg(10), b->sampled.Ndcg(10));
   EXPECT_EQ(a->sampled.Hit(20), b->sampled.Hit(20));
@@ -195,7 +195,7 @@ TEST(TrainerTest, ResumingFromACheckpointContinuesIdentically) {
   config.layer_map = true;
   TrainOptions opt;
   opt.torch_threads = 1;
-  opt.full_ranking = false;
+  opt.eval.full_ranking = false;
   opt.patience = 100;
   opt.epochs = 3;
   opt.checkpoint_dir = dir.Sub("straight");
