@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/file_util.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "rocksdb/db.h"
@@ -109,11 +110,11 @@ GraphStore::GraphStore(const GraphStoreOptions& options, bool read_only)
 
 absl::StatusOr<std::unique_ptr<GraphStore>> GraphStore::Open(const GraphStoreOptions& options) {
   if (options.path.empty()) return absl::InvalidArgumentError("GraphStoreOptions.path is empty");
+  // RocksDB creates only the last path component.
+  if (options.create_if_missing && options.env == nullptr) RETURN_IF_ERROR(MakeDirs(options.path));
   std::unique_ptr<GraphStore> store(new GraphStore(options, /*read_only=*/false));
-  rocksdb::DB* db = nullptr;
-  RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(internal::MakeRocksOptions(options), options.path, &db),
-                            absl::StrCat("open ", options.path)));
-  store->db_.reset(db);
+  RETURN_IF_ERROR(store->OpenDb());
+  rocksdb::DB* db = store->db_.get();
 
   std::string value;
   rocksdb::Status s = db->Get(rocksdb::ReadOptions(), kMetaStoreId, &value);
@@ -129,7 +130,7 @@ absl::StatusOr<std::unique_ptr<GraphStore>> GraphStore::Open(const GraphStoreOpt
   } else {
     RETURN_IF_ERROR(FromRocks(s, "read store metadata"));
   }
-  RETURN_IF_ERROR(store->Load(db));
+  RETURN_IF_ERROR(store->Load());
   if (options.durability == Durability::kGroupCommit) {
     store->committer_ = std::thread([raw = store.get()] { raw->GroupCommitLoop(); });
   }
@@ -146,16 +147,22 @@ absl::StatusOr<std::unique_ptr<GraphStore>> GraphStore::OpenReadOnly(
   options.create_if_missing = false;
   options.env = env;
   std::unique_ptr<GraphStore> store(new GraphStore(options, /*read_only=*/true));
-  rocksdb::DB* db = nullptr;
-  RETURN_IF_ERROR(
-      FromRocks(rocksdb::DB::OpenForReadOnly(internal::MakeRocksOptions(options), snapshot_dir, &db),
-                absl::StrCat("open read-only ", snapshot_dir)));
-  store->db_.reset(db);
-  RETURN_IF_ERROR(store->Load(db));
+  RETURN_IF_ERROR(store->OpenDb());
+  RETURN_IF_ERROR(store->Load());
   return store;
 }
 
-absl::Status GraphStore::Load(rocksdb::DB* db) {
+absl::Status GraphStore::OpenDb() {
+  rocksdb::DB* db = nullptr;
+  RETURN_IF_ERROR(FromRocks(internal::OpenDb(options_, read_only_, &db, &handles_),
+                            absl::StrCat(read_only_ ? "open read-only " : "open ", options_.path)));
+  db_.reset(db);
+  log_cf_ = handles_[1];
+  return absl::OkStatus();
+}
+
+absl::Status GraphStore::Load() {
+  rocksdb::DB* db = db_.get();
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
   ro.readahead_size = 4 << 20;
@@ -178,10 +185,10 @@ absl::Status GraphStore::Load(rocksdb::DB* db) {
   }
 
   std::vector<Interaction> log;
-  const char event_prefix = internal::kEventPrefix;
-  for (it->Seek(rocksdb::Slice(&event_prefix, 1)); it->Valid() && it->key()[0] == event_prefix;
-       it->Next()) {
-    if (it->key().size() != 9 || it->value().size() != internal::kEventValueBytes) {
+  it.reset(db->NewIterator(ro, log_cf_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().size() != internal::kEventKeyBytes ||
+        it->value().size() != internal::kEventValueBytes) {
       return absl::DataLossError("malformed event record");
     }
     log.push_back(internal::DecodeEventValue(it->value().data()));
@@ -190,7 +197,7 @@ absl::Status GraphStore::Load(rocksdb::DB* db) {
       return absl::DataLossError("event refers to an unknown dense id");
     }
     info.max_time = std::max(info.max_time, x.time);
-    next_seq_ = internal::ReadBigEndian64(it->key().data() + 1) + 1;
+    next_seq_ = internal::ReadBigEndian64(it->key().data()) + 1;
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "scan event log"));
 
@@ -231,6 +238,9 @@ GraphStore::~GraphStore() {
       if (!s.ok()) {
         DGSR_LOG(ERROR) << "WAL sync at close failed" << Kv("error", s.ToString());
       }
+    }
+    for (rocksdb::ColumnFamilyHandle* h : handles_) {
+      db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
     }
     db_->Close().PermitUncheckedError();
   }
@@ -304,7 +314,10 @@ absl::StatusOr<IngestResult> GraphStore::Ingest(std::span<const Event> events) {
     const Interaction x{users_->Resolve(e.user, &batch), items_->Resolve(e.item, &batch), e.time};
     char encoded[internal::kEventValueBytes];
     internal::EncodeEventValue(x.user, x.item, x.time, encoded);
-    batch.Put(internal::EventKey(seq++), rocksdb::Slice(encoded, sizeof(encoded)));
+    char event_key[internal::kEventKeyBytes];
+    internal::EncodeEventKey(seq++, event_key);
+    batch.Put(log_cf_, rocksdb::Slice(event_key, sizeof(event_key)),
+              rocksdb::Slice(encoded, sizeof(encoded)));
     added.push_back(x);
     max_time = std::max(max_time, x.time);
   }
@@ -394,9 +407,8 @@ absl::StatusOr<std::vector<Interaction>> GraphStore::AllInteractions() const {
   rocksdb::ReadOptions ro;
   ro.fill_cache = false;
   ro.readahead_size = 4 << 20;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-  const char prefix = internal::kEventPrefix;
-  for (it->Seek(rocksdb::Slice(&prefix, 1)); it->Valid() && it->key()[0] == prefix; it->Next()) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, log_cf_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
     if (it->value().size() != internal::kEventValueBytes) {
       return absl::DataLossError("malformed event record");
     }

@@ -55,6 +55,7 @@
 #include "store/temporal_graph.h"
 
 namespace rocksdb {
+class ColumnFamilyHandle;
 class DB;
 class Env;
 }  // namespace rocksdb
@@ -93,7 +94,7 @@ enum class Durability {
 struct GraphStoreOptions {
   // Directory of the RocksDB database. Required.
   std::string path;
-  // Create an empty store if `path` holds none.
+  // Create an empty store (and missing parent directories) if `path` holds none.
   bool create_if_missing = true;
 
   Durability durability = Durability::kSync;
@@ -174,13 +175,16 @@ class GraphStore {
   struct IdSpace;  // One direction of the id mapping (users or items).
 
   GraphStore(const GraphStoreOptions& options, bool read_only);
-  [[nodiscard]] absl::Status Load(rocksdb::DB* db);
+  [[nodiscard]] absl::Status OpenDb();
+  [[nodiscard]] absl::Status Load();
   void GroupCommitLoop();
   [[nodiscard]] absl::Status Fail(absl::Status status);  // Records a sticky error.
 
   const GraphStoreOptions options_;
   const bool read_only_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // {default, log}; destroyed before db_.
+  rocksdb::ColumnFamilyHandle* log_cf_ = nullptr;
   std::unique_ptr<TemporalGraph> graph_;
   std::unique_ptr<IdSpace> users_;
   std::unique_ptr<IdSpace> items_;

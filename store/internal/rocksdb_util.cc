@@ -56,10 +56,20 @@ uint32_t ReadBigEndian32(const char* p) {
   return v;
 }
 
-std::string EventKey(uint64_t seq) {
-  std::string key(1, kEventPrefix);
-  AppendBigEndian64(seq, &key);
-  return key;
+void EncodeEventKey(uint64_t seq, char out[kEventKeyBytes]) {
+  for (int k = 0; k < 8; ++k) out[k] = static_cast<char>(seq >> (56 - 8 * k));
+}
+
+rocksdb::Status OpenDb(const GraphStoreOptions& options, bool read_only, rocksdb::DB** db,
+                       std::vector<rocksdb::ColumnFamilyHandle*>* handles) {
+  rocksdb::Options o = MakeRocksOptions(options);
+  o.create_missing_column_families = options.create_if_missing;
+  const rocksdb::ColumnFamilyOptions cf(o);
+  const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, cf}, {kLogColumnFamily, cf}};
+  const rocksdb::DBOptions db_options(o);
+  return read_only ? rocksdb::DB::OpenForReadOnly(db_options, options.path, families, handles, db)
+                   : rocksdb::DB::Open(db_options, options.path, families, handles, db);
 }
 
 // Little-endian hosts only (x86-64, aarch64), like RocksDB's own fixed encodings here.

@@ -1,7 +1,9 @@
 // Private to store/: RocksDB option defaults, status conversion and the on-disk key layout.
 //
-// Key layout (one keyspace, one-byte prefixes):
-//   'e' + seq (8 bytes, big-endian)     -> user (4, LE) + item (4, LE) + time (8, LE)  the log
+// Layout. Column family "log" holds only the event log, so that its keys are pure appends (the
+// memtable insert stays O(1), as for db_bench fillseq):
+//   seq (8 bytes, big-endian)           -> user (4, LE) + item (4, LE) + time (8, LE)
+// The default column family holds the rest (one-byte prefixes):
 //   'i' + client event id               -> seq (8, BE)                                  idempotency
 //   'u' + external user id              -> dense user (4, LE)
 //   'U' + dense user (4, BE)            -> external user id
@@ -13,15 +15,17 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/status.h"
 #include "store/graph_store.h"
 
 namespace dgsr::store::internal {
 
-inline constexpr char kEventPrefix = 'e';
+inline constexpr char kLogColumnFamily[] = "log";
 inline constexpr char kEventIdPrefix = 'i';
 inline constexpr char kUserPrefix = 'u';
 inline constexpr char kUserReversePrefix = 'U';
@@ -33,6 +37,11 @@ inline constexpr size_t kEventValueBytes = 16;
 // The RocksDB options every store (and the raw-RocksDB baseline of `dgsr bench store`) uses.
 rocksdb::Options MakeRocksOptions(const GraphStoreOptions& options);
 
+// Opens the database at options.path with both column families (creating them if allowed);
+// `handles` gets {default, log}. The caller destroys the handles before closing the DB.
+rocksdb::Status OpenDb(const GraphStoreOptions& options, bool read_only, rocksdb::DB** db,
+                       std::vector<rocksdb::ColumnFamilyHandle*>* handles);
+
 // RocksDB status -> absl::Status, with `context` prepended to the message.
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view context);
 
@@ -41,7 +50,8 @@ void AppendBigEndian32(uint32_t v, std::string* out);
 uint64_t ReadBigEndian64(const char* p);
 uint32_t ReadBigEndian32(const char* p);
 
-std::string EventKey(uint64_t seq);
+inline constexpr size_t kEventKeyBytes = 8;
+void EncodeEventKey(uint64_t seq, char out[kEventKeyBytes]);
 void EncodeEventValue(NodeId user, NodeId item, Timestamp time, char out[kEventValueBytes]);
 Interaction DecodeEventValue(const char* p);
 

@@ -1,0 +1,29 @@
+// `dgsr bench <part> [flags]`: dispatches to one benchmark program. Each prints what it measured
+// and one JSON object on its last line. Parts that do not exist yet exit 3 ("not built yet").
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bench/store_bench.h"
+
+namespace dgsr::cli {
+
+int NotBuiltYet(const char* name, const char* issue);  // subcommands.cc
+
+int RunBench(const std::vector<std::string>& args) {
+  if (args.empty()) {
+    std::fprintf(stderr, "usage: dgsr bench <store|sampler|model|train|serve> [flags]\n");
+    return 2;
+  }
+  const std::string& part = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (part == "store") return bench::RunStoreBench(rest);
+  if (part == "sampler" || part == "model" || part == "train" || part == "serve") {
+    return NotBuiltYet(("bench " + part).c_str(), "#4/#5");
+  }
+  std::fprintf(stderr, "dgsr bench: unknown part '%s' (store, sampler, model, train, serve)\n",
+               part.c_str());
+  return 2;
+}
+
+}  // namespace dgsr::cli
