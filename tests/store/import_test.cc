@@ -63,6 +63,8 @@ const RealDataset kDatasets[] = {
      {610, 3650, 90274}},
 };
 
+void PrintTo(const RealDataset& d, std::ostream* os) { *os << d.path; }
+
 class RealDatasetTest : public ::testing::TestWithParam<RealDataset> {};
 
 TEST_P(RealDatasetTest, RawAndIterated5CoreCountsMatchInventory) {
