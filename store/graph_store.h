@@ -87,7 +87,8 @@ enum class Durability {
   // Ingest returns after the batch is written to the WAL (write(2), no fsync): an acknowledged
   // event survives a process crash at once, and an OS crash or power loss once the background
   // thread's next WAL fsync completes, which starts at most group_commit_interval after the
-  // acknowledgement. Sync() forces that fsync now.
+  // acknowledgement. Sync() forces that fsync now. The fsync runs under the ingest lock (RocksDB
+  // must not sync a WAL after a failed write), so Ingest calls wait while it runs.
   kGroupCommit,
 };
 
