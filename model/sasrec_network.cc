@@ -1,0 +1,243 @@
+#include "model/sasrec_network.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <type_traits>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace dgsr::model {
+namespace {
+
+constexpr int kFormatVersion = 1;
+constexpr char kConfigFile[] = "sasrec/config.json";
+constexpr char kMetadataFile[] = "sasrec/metadata.json";
+
+torch::Tensor XavierNormal(int64_t fan_in, int64_t fan_out, std::vector<int64_t> shape) {
+  return torch::randn(shape) * std::sqrt(2.0 / static_cast<double>(fan_in + fan_out));
+}
+
+std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+}  // namespace
+
+absl::Status SasRecConfig::Validate() const {
+  auto bad = [](const std::string& what) { return absl::InvalidArgumentError("SASRec config: " + what); };
+  if (num_items < 1) return bad("num_items must be >= 1");
+  if (max_len < 1) return bad("max_len must be >= 1");
+  if (hidden < 1) return bad("hidden must be >= 1");
+  if (blocks < 1) return bad("blocks must be >= 1");
+  if (heads < 1 || hidden % heads != 0) return bad("heads must be >= 1 and divide hidden");
+  if (!(dropout >= 0 && dropout < 1)) return bad("dropout must be in [0, 1)");
+  if (!(learning_rate > 0)) return bad("learning_rate must be > 0");
+  if (!(l2 >= 0)) return bad("l2 must be >= 0");
+  if (batch_size < 1) return bad("batch_size must be >= 1");
+  return absl::OkStatus();
+}
+
+JsonObject SasRecConfig::ToJson() const {
+  JsonObject j;
+  j.Set("num_items", num_items).Set("max_len", max_len).Set("hidden", hidden);
+  j.Set("blocks", blocks).Set("heads", heads).Set("dropout", dropout);
+  j.Set("learning_rate", learning_rate).Set("l2", l2).Set("batch_size", batch_size);
+  return j;
+}
+
+absl::StatusOr<SasRecConfig> SasRecConfig::FromJson(const JsonObject& j) {
+  SasRecConfig c;
+  auto num = [&](const char* key, auto* out) -> absl::Status {
+    auto v = j.GetNumber(key);
+    if (!v) return absl::InvalidArgumentError(absl::StrCat("SASRec config: missing number '", key, "'"));
+    *out = static_cast<std::remove_pointer_t<decltype(out)>>(*v);
+    return absl::OkStatus();
+  };
+  for (absl::Status s : {num("num_items", &c.num_items), num("max_len", &c.max_len), num("hidden", &c.hidden),
+                         num("blocks", &c.blocks), num("heads", &c.heads), num("dropout", &c.dropout),
+                         num("learning_rate", &c.learning_rate), num("l2", &c.l2),
+                         num("batch_size", &c.batch_size)}) {
+    if (!s.ok()) return s;
+  }
+  RETURN_IF_ERROR(c.Validate());
+  return c;
+}
+
+torch::Tensor PackSequences(const std::vector<std::vector<int64_t>>& sequences, const SasRecConfig& config) {
+  std::vector<std::vector<int64_t>> kept(sequences.size());
+  size_t width = 1;
+  for (size_t r = 0; r < sequences.size(); ++r) {
+    for (int64_t item : sequences[r]) {
+      if (item >= 0 && item < config.num_items) kept[r].push_back(item + 1);
+    }
+    if (kept[r].size() > static_cast<size_t>(config.max_len)) {
+      kept[r].erase(kept[r].begin(), kept[r].end() - config.max_len);
+    }
+    width = std::max(width, kept[r].size());
+  }
+  std::vector<int64_t> flat(sequences.size() * width, 0);
+  for (size_t r = 0; r < kept.size(); ++r) {
+    std::copy(kept[r].begin(), kept[r].end(), flat.begin() + (r + 1) * width - kept[r].size());
+  }
+  return torch::tensor(flat, torch::kInt64).view({static_cast<int64_t>(sequences.size()), static_cast<int64_t>(width)});
+}
+
+absl::StatusOr<std::unique_ptr<SasRecNetwork>> SasRecNetwork::Create(const SasRecConfig& config, uint64_t seed) {
+  RETURN_IF_ERROR(config.Validate());
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(seed);
+  const int64_t d = config.hidden, L = config.blocks;
+  try {
+    torch::jit::Module m("SasRecNetwork");
+    auto param = [&](const char* name, torch::Tensor value) {
+      m.register_parameter(name, value.set_requires_grad(true), /*is_buffer=*/false);
+    };
+    torch::Tensor items = XavierNormal(d, config.num_items + 1, {config.num_items + 1, d});
+    items[0].zero_();  // Padding; always masked out, kept zero for readability.
+    param("item_embedding", items);
+    param("position_embedding", XavierNormal(d, config.max_len, {config.max_len, d}));
+    // Q, K, V as one [3d, d] in-projection in the reference code: Xavier over (d, 3d).
+    for (const char* w : {"attn_wq", "attn_wk", "attn_wv"}) param(w, XavierNormal(d, 3 * d, {L, d, d}));
+    param("attn_wo", XavierNormal(d, d, {L, d, d}));
+    param("ffn_w1", XavierNormal(d, d, {L, d, d}));
+    param("ffn_w2", XavierNormal(d, d, {L, d, d}));
+    for (const char* b : {"attn_bq", "attn_bk", "attn_bv", "attn_bo", "ffn_b1", "ffn_b2", "attn_ln_bias",
+                          "ffn_ln_bias"}) {
+      param(b, torch::zeros({L, d}));
+    }
+    param("attn_ln_weight", torch::ones({L, d}));
+    param("ffn_ln_weight", torch::ones({L, d}));
+    param("last_ln_weight", torch::ones({d}));
+    param("last_ln_bias", torch::zeros({d}));
+
+    m.register_attribute("training", c10::BoolType::get(), false);  // Module::train() flips it.
+    m.register_attribute("cfg_num_items", c10::IntType::get(), config.num_items);
+    m.register_attribute("cfg_max_len", c10::IntType::get(), static_cast<int64_t>(config.max_len));
+    m.register_attribute("cfg_hidden", c10::IntType::get(), d);
+    m.register_attribute("cfg_blocks", c10::IntType::get(), L);
+    m.register_attribute("cfg_heads", c10::IntType::get(), static_cast<int64_t>(config.heads));
+    m.register_attribute("cfg_dropout", c10::FloatType::get(), config.dropout);
+    m.define(Source());
+    m.eval();
+    return std::unique_ptr<SasRecNetwork>(new SasRecNetwork(config, std::move(m), torch::kCPU));
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("building the SASRec TorchScript module failed: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {  // torch::jit::ErrorReport (a compile error) is no c10::Error.
+    return absl::InternalError(absl::StrCat("compiling the SASRec TorchScript source failed: ", e.what()));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<SasRecNetwork>> SasRecNetwork::Load(const std::string& path,
+                                                                   const torch::Device& device) {
+  if (!std::filesystem::exists(path)) return absl::NotFoundError(absl::StrCat("no model artifact at ", path));
+  torch::jit::ExtraFilesMap extra{{kConfigFile, ""}, {kMetadataFile, ""}};
+  torch::jit::Module m;
+  try {
+    m = torch::jit::load(path, device, extra);
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(absl::StrCat("cannot load model artifact ", path, ": ",
+                                            FirstLine(e.what_without_backtrace())));
+  }
+  if (extra[kConfigFile].empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is a TorchScript file but not a SASRec artifact (no ", kConfigFile, ")"));
+  }
+  auto config_json = JsonObject::Parse(extra[kConfigFile]);
+  if (!config_json.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": bad config: ", config_json.status().message()));
+  }
+  auto version = config_json->GetNumber("format_version");
+  if (!version || static_cast<int>(*version) != kFormatVersion) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": unsupported SASRec artifact format version (expected ", kFormatVersion, ")"));
+  }
+  auto config = SasRecConfig::FromJson(*config_json);
+  if (!config.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", config.status().message()));
+  for (const char* method : {"forward", "represent", "score_all"}) {
+    if (!m.find_method(method)) return absl::InvalidArgumentError(absl::StrCat(path, ": artifact lacks method ", method));
+  }
+  auto shape_is = [&](const char* name, std::vector<int64_t> shape) {
+    return m.hasattr(name) && m.attr(name).isTensor() && m.attr(name).toTensor().sizes().vec() == shape;
+  };
+  const int64_t d = config->hidden;
+  if (!shape_is("item_embedding", {config->num_items + 1, d}) ||
+      !shape_is("position_embedding", {config->max_len, d}) || !shape_is("attn_wq", {config->blocks, d, d})) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": tensors disagree with the stored SASRec config"));
+  }
+  auto net = std::unique_ptr<SasRecNetwork>(new SasRecNetwork(*config, std::move(m), device));
+  if (!extra[kMetadataFile].empty()) {
+    auto metadata = JsonObject::Parse(extra[kMetadataFile]);
+    if (!metadata.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": bad metadata: ", metadata.status().message()));
+    }
+    net->metadata_ = *std::move(metadata);
+  }
+  net->module_.eval();
+  return net;
+}
+
+absl::Status SasRecNetwork::Save(const std::string& path, const JsonObject& metadata) const {
+  JsonObject config = config_.ToJson();
+  config.Set("format_version", kFormatVersion);
+  torch::jit::ExtraFilesMap extra{{kConfigFile, config.Dump()}, {kMetadataFile, metadata.Dump()}};
+  try {
+    module_.save(path, extra);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("cannot save model to ", path, ": ", FirstLine(e.what_without_backtrace())));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<torch::Tensor> SasRecNetwork::Parameters() {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : module_.parameters()) out.push_back(p);
+  return out;
+}
+
+void SasRecNetwork::SetTraining(bool training) { module_.train(training); }
+
+absl::Status SasRecNetwork::ValidateSequence(const torch::Tensor& seq) const {
+  auto bad = [](const std::string& what) { return absl::InvalidArgumentError("SASRec input: " + what); };
+  if (!seq.defined() || seq.scalar_type() != torch::kInt64 || seq.dim() != 2) {
+    return bad("the sequence must be a 2-D int64 tensor");
+  }
+  if (seq.size(0) < 1 || seq.size(1) < 1 || seq.size(1) > config_.max_len) {
+    return bad(absl::StrCat("need at least one row and 1..", config_.max_len, " columns"));
+  }
+  if (seq.min().item<int64_t>() < 0 || seq.max().item<int64_t>() > config_.num_items) {
+    return bad(absl::StrCat("ids must be in [0, ", config_.num_items, "] (item + 1; 0 = padding)"));
+  }
+  return absl::OkStatus();
+}
+
+torch::Tensor SasRecNetwork::ForwardUnchecked(const torch::Tensor& seq) {
+  return module_.forward({seq}).toTensor();
+}
+
+torch::Tensor SasRecNetwork::RepresentUnchecked(const torch::Tensor& seq) {
+  return module_.get_method("represent")({seq}).toTensor();
+}
+
+absl::StatusOr<torch::Tensor> SasRecNetwork::Forward(const torch::Tensor& seq) {
+  RETURN_IF_ERROR(ValidateSequence(seq));
+  try {
+    return ForwardUnchecked(seq);
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat("SASRec forward failed: ", FirstLine(e.what_without_backtrace())));
+  }
+}
+
+absl::StatusOr<torch::Tensor> SasRecNetwork::Represent(const torch::Tensor& seq) {
+  RETURN_IF_ERROR(ValidateSequence(seq));
+  try {
+    return RepresentUnchecked(seq);
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat("SASRec forward failed: ", FirstLine(e.what_without_backtrace())));
+  }
+}
+
+torch::Tensor SasRecNetwork::ScoreAll(const torch::Tensor& h) {
+  return module_.get_method("score_all")({h}).toTensor();
+}
+
+}  // namespace dgsr::model
