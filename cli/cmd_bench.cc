@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/model_bench.h"
 #include "bench/store_bench.h"
 
 namespace dgsr::cli {
@@ -18,9 +19,10 @@ int RunBench(const std::vector<std::string>& args) {
   const std::string& part = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (part == "store") return bench::RunStoreBench(rest);
-  if (part == "sampler" || part == "model" || part == "train" || part == "serve") {
-    return NotBuiltYet(("bench " + part).c_str(), "#4/#5");
-  }
+  if (part == "sampler") return bench::RunSamplerBench(rest);
+  if (part == "model") return bench::RunModelBench(rest);
+  if (part == "train") return bench::RunTrainBench(rest);
+  if (part == "serve") return NotBuiltYet("bench serve", "(server)");
   std::fprintf(stderr, "dgsr bench: unknown part '%s' (store, sampler, model, train, serve)\n",
                part.c_str());
   return 2;

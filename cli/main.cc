@@ -1,4 +1,6 @@
 // Entry point of the `dgsr` binary: dispatches to a subcommand (see subcommand.h).
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -113,4 +115,14 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace dgsr::cli
 
-int main(int argc, char** argv) { return dgsr::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // libtorch and BLIS run their intra-op threads on OpenMP, whose workers spin while waiting.
+  // With more runnable threads than cores (the sampler threads, a server's RPC threads, a busy
+  // 2-core machine) the spinning starves the threads doing the work: training ran 8x slower.
+  // libgomp reads OMP_WAIT_POLICY when it is loaded, before main(), so set it and re-exec once.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv);  // On failure, carry on with the default policy.
+  }
+  return dgsr::cli::Main(argc, argv);
+}
