@@ -40,8 +40,22 @@ ABSL_FLAG(int64_t, max_eval_samples, 0, "if > 0: evaluate on the first N samples
 ABSL_FLAG(bool, full_ranking, true, "also report full-ranking metrics");
 ABSL_FLAG(bool, popularity, true, "also evaluate the popularity baseline on the same test samples");
 ABSL_FLAG(std::string, dataset, "", "dataset name recorded in the metadata");
+ABSL_FLAG(std::string, model, "dgsr", "dgsr | sasrec (the SASRec+ baseline, cli/cmd_train_sasrec.cc)");
+ABSL_FLAG(int, sasrec_max_len, 50, "SASRec: most recent items read (200 for ML-1M)");
+ABSL_FLAG(int, sasrec_hidden, 64, "SASRec: hidden size");
+ABSL_FLAG(int, sasrec_blocks, 2, "SASRec: self-attention blocks");
+ABSL_FLAG(int, sasrec_heads, 1, "SASRec: attention heads");
+ABSL_FLAG(double, sasrec_dropout, 0.1, "SASRec: dropout");
+ABSL_FLAG(double, sasrec_lr, 0.001, "SASRec: Adam learning rate");
+ABSL_FLAG(double, sasrec_l2, 0.0, "SASRec: Adam weight decay");
+ABSL_FLAG(int, sasrec_batch_size, 128, "SASRec: users per training batch");
+ABSL_FLAG(int64_t, sasrec_max_train_users, 0, "SASRec: if > 0, users per epoch (smoke runs)");
 
 namespace dgsr::cli {
+
+// The SASRec+ branch of `dgsr train` (cli/cmd_train_sasrec.cc).
+absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::StoreInfo& info);
+
 namespace {
 
 absl::StatusOr<model::DgsrConfig> ConfigFromFlags(int64_t users, int64_t items) {
@@ -85,6 +99,8 @@ absl::Status Train() {
   DGSR_LOG(INFO) << "split" << Kv("users", split.num_users) << Kv("items", split.num_items)
                  << Kv("interactions", split.num_interactions) << Kv("train", split.train.size())
                  << Kv("valid", split.valid.size()) << Kv("test", split.test.size());
+  if (absl::GetFlag(FLAGS_model) == "sasrec") return TrainSasRecFromFlags(split, source.store->info());
+  if (absl::GetFlag(FLAGS_model) != "dgsr") return absl::InvalidArgumentError("--model must be dgsr or sasrec");
   ASSIGN_OR_RETURN(model::DgsrConfig config, ConfigFromFlags(split.num_users, split.num_items));
   trainer::TrainOptions opt;
   opt.epochs = absl::GetFlag(FLAGS_epochs);

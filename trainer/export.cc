@@ -35,8 +35,8 @@ absl::StatusOr<std::string> LatestVersionDir(const std::string& model_dir) {
   return absl::StrCat(model_dir, "/", v);
 }
 
-absl::StatusOr<std::string> ExportModel(const std::string& model_dir, model::DgsrNetwork& network,
-                                        JsonObject metadata) {
+absl::StatusOr<std::string> ExportArtifact(const std::string& model_dir, JsonObject metadata,
+                                           const ArtifactWriter& artifact) {
   RETURN_IF_ERROR(MakeDirs(model_dir));
   const int64_t version = LargestVersion(model_dir) + 1;
   const std::string tmp = absl::StrCat(model_dir, "/.tmp-", version, "-", ::getpid());
@@ -46,11 +46,7 @@ absl::StatusOr<std::string> ExportModel(const std::string& model_dir, model::Dgs
   RETURN_IF_ERROR(MakeDirs(tmp));
   metadata.Set("version", version);
   metadata.Set("created_unix_s", absl::ToUnixSeconds(absl::Now()));
-  JsonObject config = network.config().ToJson();
-  for (const auto& [k, v] : config.entries()) {
-    std::visit([&](const auto& value) { metadata.Set("config." + k, value); }, v);
-  }
-  RETURN_IF_ERROR(network.Save(tmp + "/model.pt", metadata));
+  RETURN_IF_ERROR(artifact(tmp + "/model.pt", metadata));
   RETURN_IF_ERROR(WriteFileAtomic(tmp + "/metadata.json", metadata.Dump() + "\n"));
   // model.pt was written by libtorch without fsync: sync it before publishing.
   {
@@ -65,6 +61,16 @@ absl::StatusOr<std::string> ExportModel(const std::string& model_dir, model::Dgs
   if (ec) return absl::InternalError(absl::StrCat("cannot publish ", final_dir, ": ", ec.message()));
   RETURN_IF_ERROR(SyncDir(model_dir));
   return final_dir;
+}
+
+absl::StatusOr<std::string> ExportModel(const std::string& model_dir, model::DgsrNetwork& network,
+                                        JsonObject metadata) {
+  JsonObject config = network.config().ToJson();
+  for (const auto& [k, v] : config.entries()) {
+    std::visit([&](const auto& value) { metadata.Set("config." + k, value); }, v);
+  }
+  return ExportArtifact(model_dir, std::move(metadata),
+                        [&network](const std::string& path, const JsonObject& meta) { return network.Save(path, meta); });
 }
 
 }  // namespace dgsr::trainer

@@ -8,6 +8,7 @@
 #define DGSR_TRAINER_EXPORT_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -16,7 +17,14 @@
 
 namespace dgsr::trainer {
 
-// Writes a new version (one above the largest present) and returns its directory.
+// Writes `artifact(path, metadata)` as model.pt, and metadata.json beside it, into a new version
+// (one above the largest present), atomically; returns its directory. `metadata` gains "version"
+// and "created_unix_s" before the artifact is written. Any model type publishes through this.
+using ArtifactWriter = std::function<absl::Status(const std::string& path, const JsonObject& metadata)>;
+[[nodiscard]] absl::StatusOr<std::string> ExportArtifact(const std::string& model_dir, JsonObject metadata,
+                                                         const ArtifactWriter& artifact);
+
+// ExportArtifact for a DGSR network, with its config recorded as "config.<field>" metadata.
 [[nodiscard]] absl::StatusOr<std::string> ExportModel(const std::string& model_dir,
                                                       model::DgsrNetwork& network,
                                                       JsonObject metadata);

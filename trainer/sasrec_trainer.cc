@@ -1,0 +1,289 @@
+#include "trainer/sasrec_trainer.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/file_util.h"
+#include "common/logging.h"
+#include "common/progress.h"
+#include "common/status_macros.h"
+#include "model/dgsr_network.h"
+#include "trainer/export.h"
+
+namespace dgsr::trainer {
+namespace {
+
+using model::SasRecConfig;
+using model::SasRecNetwork;
+
+// Each user's training sequence (the last max_len + 1 items in train_graph); users with fewer
+// than two items have no target and are left out.
+std::vector<std::vector<int64_t>> TrainingSequences(const Split& split, const SasRecConfig& config) {
+  std::vector<std::vector<int64_t>> out;
+  auto view = split.train_graph->Read();
+  std::vector<store::NodeId> items;
+  std::vector<store::Timestamp> times;
+  for (int64_t u = 0; u < split.num_users; ++u) {
+    view.UserSequence(static_cast<store::NodeId>(u), &items, &times);
+    if (items.size() < 2) continue;
+    const size_t keep = std::min<size_t>(items.size(), static_cast<size_t>(config.max_len) + 1);
+    out.emplace_back(items.end() - keep, items.end());
+  }
+  return out;
+}
+
+// Threads of the BLAS under libtorch. SASRec's attention is many small batched products that
+// libtorch hands to BLAS one matrix at a time; a multi-threaded BLIS forks and joins its OpenMP
+// team for every one of them, which on the busy 2-core build machine made training about 10x
+// slower than with one BLAS thread. Debian's BLIS exports no thread setter and reads
+// BLIS_NUM_THREADS once, at its first call, so this must run before any BLAS work in the process.
+void SetBlasThreads(int threads) {
+  setenv("BLIS_NUM_THREADS", std::to_string(threads).c_str(), /*overwrite=*/1);
+  using OpenBlasSetter = void (*)(int);
+  if (void* f = ::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")) reinterpret_cast<OpenBlasSetter>(f)(threads);
+}
+
+struct Batch {
+  torch::Tensor inputs;     // [B, T] shifted ids, right-aligned
+  torch::Tensor positions;  // flat indices into B*T of the positions with a target
+  torch::Tensor targets;    // item ids, one per position
+  int64_t size = 0;         // number of targets
+};
+
+Batch MakeBatch(const std::vector<std::vector<int64_t>>& sequences, std::span<const int64_t> users) {
+  int64_t width = 1;
+  for (int64_t u : users) width = std::max<int64_t>(width, static_cast<int64_t>(sequences[u].size()) - 1);
+  std::vector<int64_t> inputs(users.size() * width, 0), positions, targets;
+  for (size_t r = 0; r < users.size(); ++r) {
+    const std::vector<int64_t>& seq = sequences[users[r]];
+    const int64_t m = static_cast<int64_t>(seq.size()) - 1;
+    const int64_t row = static_cast<int64_t>(r) * width + (width - m);
+    for (int64_t j = 0; j < m; ++j) {
+      inputs[row + j] = seq[j] + 1;
+      positions.push_back(row + j);
+      targets.push_back(seq[j + 1]);
+    }
+  }
+  Batch b;
+  b.inputs = torch::tensor(inputs, torch::kInt64).view({static_cast<int64_t>(users.size()), width});
+  b.positions = torch::tensor(positions, torch::kInt64);
+  b.targets = torch::tensor(targets, torch::kInt64);
+  b.size = static_cast<int64_t>(targets.size());
+  return b;
+}
+
+struct Checkpoint {
+  int next_epoch = 0;
+  int best_epoch = -1;
+  double best_ndcg = -1;
+  int bad_epochs = 0;
+};
+
+absl::Status SaveCheckpoint(const std::string& dir, SasRecNetwork& net, torch::optim::Adam& opt,
+                            const Checkpoint& ck) {
+  RETURN_IF_ERROR(MakeDirs(dir));
+  RETURN_IF_ERROR(net.Save(dir + "/last.pt.tmp", JsonObject()));
+  std::filesystem::rename(dir + "/last.pt.tmp", dir + "/last.pt");
+  try {
+    torch::save(opt, dir + "/optimizer.pt.tmp");
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("cannot save optimizer state: ", e.what_without_backtrace()));
+  }
+  std::filesystem::rename(dir + "/optimizer.pt.tmp", dir + "/optimizer.pt");
+  JsonObject state;
+  state.Set("next_epoch", ck.next_epoch).Set("best_epoch", ck.best_epoch);
+  state.Set("best_valid_ndcg@10", ck.best_ndcg).Set("bad_epochs", ck.bad_epochs);
+  return WriteFileAtomic(dir + "/state.json", state.Dump());
+}
+
+std::vector<int64_t> EpochUsers(size_t num_sequences, const SasRecTrainOptions& options, int epoch) {
+  std::vector<int64_t> order(num_sequences);
+  for (size_t k = 0; k < num_sequences; ++k) order[k] = static_cast<int64_t>(k);
+  std::mt19937_64 rng(options.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  std::shuffle(order.begin(), order.end(), rng);
+  if (options.max_train_users > 0 && static_cast<int64_t>(order.size()) > options.max_train_users) {
+    order.resize(options.max_train_users);
+  }
+  return order;
+}
+
+}  // namespace
+
+absl::StatusOr<EvalResult> EvaluateSasRec(SasRecNetwork& network, const Split& split, SplitPart part,
+                                          const EvalOptions& options) {
+  network.SetTraining(false);
+  // NoGradGuard, not InferenceMode (see model/sasrec_network.h).
+  torch::NoGradGuard no_grad;
+  const SasRecConfig& config = network.config();
+  std::vector<store::NodeId> recent(config.max_len);
+  std::vector<std::vector<int64_t>> sequences;
+  auto scorer = [&](std::span<const Sample> chunk, const store::TemporalGraph::ReadView& view,
+                    std::vector<float>* scores) -> absl::Status {
+    sequences.resize(chunk.size());
+    for (size_t k = 0; k < chunk.size(); ++k) {
+      const int n = view.RecentItems(chunk[k].user, {store::kMinTime, chunk[k].before}, config.max_len,
+                                     recent.data(), nullptr);
+      sequences[k].assign(recent.begin(), recent.begin() + n);
+    }
+    try {
+      torch::Tensor s = network.ScoreAll(network.RepresentUnchecked(model::PackSequences(sequences, config)));
+      s = s.contiguous();
+      scores->assign(s.data_ptr<float>(), s.data_ptr<float>() + s.numel());
+    } catch (const c10::Error& e) {
+      return absl::InternalError(absl::StrCat("SASRec evaluation forward failed: ", e.what_without_backtrace()));
+    }
+    return absl::OkStatus();
+  };
+  return EvaluateWith(split, part, options, scorer);
+}
+
+absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const Split& split,
+                                              const SasRecTrainOptions& options) {
+  RETURN_IF_ERROR(config.Validate());
+  if (config.num_items != split.num_items) {
+    return absl::InvalidArgumentError("SASRec config num_items must match the split's");
+  }
+  const std::vector<std::vector<int64_t>> sequences = TrainingSequences(split, config);
+  if (sequences.empty()) {
+    return absl::InvalidArgumentError("no training sequences: SASRec needs users with at least 2 training items");
+  }
+  if (options.blas_threads > 0) SetBlasThreads(options.blas_threads);
+  model::ConfigureTorchRuntime(options.torch_threads);
+  const std::string ck_dir = options.checkpoint_dir;
+  Checkpoint ck;
+  std::unique_ptr<SasRecNetwork> net;
+  const bool resume = !ck_dir.empty() && std::filesystem::exists(ck_dir + "/state.json");
+  if (resume) {
+    ASSIGN_OR_RETURN(std::string text, ReadFile(ck_dir + "/state.json"));
+    ASSIGN_OR_RETURN(JsonObject state, JsonObject::Parse(text));
+    ck.next_epoch = static_cast<int>(state.GetNumber("next_epoch").value_or(0));
+    ck.best_epoch = static_cast<int>(state.GetNumber("best_epoch").value_or(-1));
+    ck.best_ndcg = state.GetNumber("best_valid_ndcg@10").value_or(-1);
+    ck.bad_epochs = static_cast<int>(state.GetNumber("bad_epochs").value_or(0));
+    ASSIGN_OR_RETURN(net, SasRecNetwork::Load(ck_dir + "/last.pt", torch::kCPU));
+    if (net->config().ToJson().Dump() != config.ToJson().Dump()) {
+      return absl::InvalidArgumentError(absl::StrCat("checkpoint in ", ck_dir, " was trained with another SASRec config"));
+    }
+    for (auto& p : net->Parameters()) p.set_requires_grad(true);
+    DGSR_LOG(INFO) << "resuming SASRec" << Kv("checkpoint", ck_dir) << Kv("next_epoch", ck.next_epoch);
+  } else {
+    ASSIGN_OR_RETURN(net, SasRecNetwork::Create(config, options.seed));
+  }
+  torch::optim::Adam optimizer(net->Parameters(),
+                               torch::optim::AdamOptions(config.learning_rate).weight_decay(config.l2));
+  if (resume) {
+    try {
+      torch::load(optimizer, ck_dir + "/optimizer.pt");
+    } catch (const c10::Error& e) {
+      return absl::DataLossError(absl::StrCat("cannot load optimizer state from ", ck_dir, ": ", e.what_without_backtrace()));
+    }
+  }
+  // Without a checkpoint directory the best epoch is kept in a private temporary directory.
+  const std::string best_dir = ck_dir.empty() ? absl::StrCat(std::filesystem::temp_directory_path().string(),
+                                                             "/dgsr_sasrec_best_", ::getpid(), "_",
+                                                             reinterpret_cast<uintptr_t>(&ck))
+                                              : ck_dir;
+  const std::string best_path = best_dir + "/best.pt";
+  RETURN_IF_ERROR(MakeDirs(best_dir));
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{ck_dir.empty() ? best_dir : std::string()};
+
+  SasRecTrainResult result;
+  double total_seconds = 0;
+  int64_t total_samples = 0;
+  for (int epoch = ck.next_epoch; epoch < options.epochs; ++epoch) {
+    if (ck.best_epoch >= 0 && ck.bad_epochs >= options.patience) break;
+    torch::manual_seed(options.seed * 1000003ull + static_cast<uint64_t>(epoch));
+    net->SetTraining(true);
+    const std::vector<int64_t> users = EpochUsers(sequences.size(), options, epoch);
+    int64_t epoch_samples = 0;
+    for (int64_t u : users) epoch_samples += static_cast<int64_t>(sequences[u].size()) - 1;
+    ProgressBar bar(absl::StrCat("sasrec epoch ", epoch + 1, "/", options.epochs), epoch_samples, "samples");
+    double loss_sum = 0;
+    int64_t loss_n = 0;
+    const absl::Time start = absl::Now();
+    for (size_t b = 0; b < users.size(); b += config.batch_size) {
+      std::span<const int64_t> chunk(users.data() + b, std::min<size_t>(config.batch_size, users.size() - b));
+      Batch batch = MakeBatch(sequences, chunk);
+      try {
+        torch::Tensor h = net->ForwardUnchecked(batch.inputs);
+        h = h.reshape({-1, h.size(2)}).index_select(0, batch.positions);
+        torch::Tensor loss = torch::nn::functional::cross_entropy(net->ScoreAll(h), batch.targets);
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
+        loss_sum += loss.item<double>() * batch.size;
+        loss_n += batch.size;
+      } catch (const c10::Error& e) {
+        return absl::InternalError(absl::StrCat("SASRec training step failed: ", e.what_without_backtrace()));
+      }
+      bar.Add(batch.size);
+    }
+    bar.Finish();
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    total_seconds += seconds;
+    total_samples += loss_n;
+    ASSIGN_OR_RETURN(EvalResult valid, EvaluateSasRec(*net, split, SplitPart::kValid, options.eval));
+    const double ndcg = valid.sampled.Ndcg(10);
+    const bool improved = ndcg > ck.best_ndcg;
+    if (improved) {
+      ck.best_ndcg = ndcg;
+      ck.best_epoch = epoch;
+      ck.bad_epochs = 0;
+      RETURN_IF_ERROR(net->Save(best_path, JsonObject()));
+      result.valid = valid;
+    } else {
+      ++ck.bad_epochs;
+    }
+    ck.next_epoch = epoch + 1;
+    JsonObject line = valid.ToJson("valid_");
+    line.Set("model", "sasrec").Set("epoch", epoch + 1).Set("train_loss", loss_sum / std::max<int64_t>(loss_n, 1));
+    line.Set("train_seconds", seconds).Set("samples_per_s", loss_n / std::max(seconds, 1e-9));
+    line.Set("valid_seconds", valid.seconds).Set("improved", improved);
+    line.Set("seed", static_cast<int64_t>(options.seed)).Set("eval_seed", static_cast<int64_t>(options.eval.seed));
+    DGSR_LOG(INFO) << "epoch " << line.Dump();
+    if (!options.log_path.empty()) {
+      auto old = ReadFile(options.log_path);
+      RETURN_IF_ERROR(WriteFileAtomic(options.log_path, (old.ok() ? *old : std::string()) + line.Dump() + "\n"));
+    }
+    if (!ck_dir.empty()) RETURN_IF_ERROR(SaveCheckpoint(ck_dir, *net, optimizer, ck));
+  }
+  if (ck.best_epoch < 0 || !std::filesystem::exists(best_path)) {
+    return absl::FailedPreconditionError("no SASRec epoch was trained");
+  }
+  ASSIGN_OR_RETURN(result.network, SasRecNetwork::Load(best_path, torch::kCPU));
+  result.best_epoch = ck.best_epoch + 1;
+  if (result.valid.sampled.count() == 0) {
+    ASSIGN_OR_RETURN(result.valid, EvaluateSasRec(*result.network, split, SplitPart::kValid, options.eval));
+  }
+  ASSIGN_OR_RETURN(result.test, EvaluateSasRec(*result.network, split, SplitPart::kTest, options.eval));
+  result.train_seconds = total_seconds;
+  result.samples_per_second = total_samples / std::max(total_seconds, 1e-9);
+  return result;
+}
+
+absl::StatusOr<std::string> ExportSasRec(const std::string& model_dir, SasRecNetwork& network, JsonObject metadata) {
+  metadata.Set("model", "sasrec");
+  const JsonObject config = network.config().ToJson();
+  for (const auto& [k, v] : config.entries()) {
+    std::visit([&](const auto& value) { metadata.Set("config." + k, value); }, v);
+  }
+  return ExportArtifact(model_dir, std::move(metadata),
+                        [&network](const std::string& path, const JsonObject& meta) { return network.Save(path, meta); });
+}
+
+}  // namespace dgsr::trainer

@@ -1,0 +1,81 @@
+// Training and evaluation of the SASRec+ baseline (model/sasrec_network.h) in the same harness as
+// DGSR: the same Split, the same validation and test samples, negatives and metrics
+// (trainer/evaluation.h), the same early stopping and checkpoint choice on validation.
+//
+//   ASSIGN_OR_RETURN(Split split, BuildSplit(store->graph()));
+//   model::SasRecConfig config;  config.num_items = split.num_items;
+//   SasRecTrainOptions opt;  opt.log_path = "runs/games-sasrec/metrics.jsonl";
+//   ASSIGN_OR_RETURN(SasRecTrainResult r, TrainSasRec(config, split, opt));
+//   // r.network is the epoch chosen on validation NDCG@10; r.test is measured once, on it.
+//
+// Training data: each user's sequence in split.train_graph (which holds no validation or test
+// interaction), cut to its last max_len + 1 items. The inputs are all but the last item, the
+// targets all but the first, and the loss is softmax cross-entropy over all items at every
+// position (SASRec+, Klenitskiy & Vasilev 2023), averaged over positions. The targets are
+// exactly DGSR's training samples (split.train), so "samples" below are target positions and
+// samples/s compares directly with DGSR's. A batch is batch_size users. Each epoch's user shuffle
+// and dropout are seeded by (seed, epoch), so a run resumed from a checkpoint continues exactly.
+//
+// Evaluation: for a sample (user, before), the model reads the user's max_len most recent items
+// strictly before `before` in the graph the harness passes (valid_graph or the full graph) and
+// scores all items from the state after the newest one.
+//
+// Not thread-safe: one training run per process at a time (libtorch settings are process-wide).
+#ifndef DGSR_TRAINER_SASREC_TRAINER_H_
+#define DGSR_TRAINER_SASREC_TRAINER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/json.h"
+#include "model/sasrec_network.h"
+#include "trainer/evaluation.h"
+#include "trainer/split.h"
+
+namespace dgsr::trainer {
+
+struct SasRecTrainOptions {
+  int epochs = 100;
+  int patience = 5;              // Stop after this many epochs without a better validation NDCG@10.
+  uint64_t seed = 1;             // Initialisation, shuffling, dropout.
+  int torch_threads = 0;         // libtorch intra-op threads; 0 = number of cores.
+  // Threads of the BLAS under libtorch; 0 = leave as is. One is fastest here: SASRec's attention
+  // is many small matrix products, each of which a multi-threaded BLIS forks and joins (about
+  // 10x slower on the shared 2-core build machine). BLIS takes it only if TrainSasRec runs
+  // before anything else in the process called BLAS (it reads BLIS_NUM_THREADS once).
+  int blas_threads = 1;
+  int64_t max_train_users = 0;   // If > 0, train on only this many (shuffled) users per epoch.
+  std::string checkpoint_dir;    // If set: last.pt/best.pt/optimizer.pt/state.json each epoch; resumes.
+  std::string log_path;          // JSON lines, one per epoch (appended).
+  EvalOptions eval;              // Validation each epoch and the final test.
+};
+
+struct SasRecTrainResult {
+  std::unique_ptr<model::SasRecNetwork> network;  // The epoch chosen on validation.
+  int best_epoch = 0;            // 1-based
+  EvalResult valid;              // At best_epoch.
+  EvalResult test;               // Measured once, on the chosen checkpoint.
+  double train_seconds = 0;      // Optimisation only (validation excluded), over this run's epochs.
+  double samples_per_second = 0; // Target positions per second of train_seconds.
+};
+
+// InvalidArgument: invalid config, config.num_items != split.num_items, or no user with at least
+// two training items. FailedPrecondition if no epoch ran (e.g. a finished checkpoint with
+// epochs already reached and no best.pt). Checkpoint files that cannot be read: DataLoss.
+[[nodiscard]] absl::StatusOr<SasRecTrainResult> TrainSasRec(const model::SasRecConfig& config,
+                                                            const Split& split,
+                                                            const SasRecTrainOptions& options);
+
+// Evaluates the network on the validation or test samples of `split` (trainer/evaluation.h).
+[[nodiscard]] absl::StatusOr<EvalResult> EvaluateSasRec(model::SasRecNetwork& network, const Split& split,
+                                                        SplitPart part, const EvalOptions& options);
+
+// Publishes the network as a new version of `model_dir` (trainer/export.h, atomic), recording
+// "model": "sasrec" and its config as "config.<field>" in the metadata.
+[[nodiscard]] absl::StatusOr<std::string> ExportSasRec(const std::string& model_dir,
+                                                       model::SasRecNetwork& network, JsonObject metadata);
+
+}  // namespace dgsr::trainer
+
+#endif  // DGSR_TRAINER_SASREC_TRAINER_H_
