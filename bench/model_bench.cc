@@ -1,6 +1,7 @@
 #include "bench/model_bench.h"
 
 #include <sys/resource.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "bench/dataset.h"
 #include "common/json.h"
 #include "model/dgsr_network.h"
+#include "trainer/adam.h"
 #include "trainer/split.h"
 
 ABSL_FLAG(std::string, bench_dataset, "amazon-games-sasrec", "dataset folder in ../shared/data");
@@ -23,6 +25,7 @@ ABSL_FLAG(int, bench_order, 3, "m for bench model/train");
 ABSL_FLAG(int, bench_threads, 1, "libtorch threads for bench model (the issue's figures are per core)");
 ABSL_FLAG(int, bench_samples, 20000, "sub-graphs per setting for bench sampler");
 ABSL_FLAG(int, bench_steps, 30, "training steps timed by bench model/train");
+ABSL_FLAG(std::string, bench_profile, "", "bench model: write a libtorch profiler trace of the training steps here");
 
 namespace dgsr::bench {
 namespace {
@@ -209,12 +212,19 @@ int RunModelBench(const std::vector<std::string>&) {
   {
     (*net)->SetTraining(true);
     auto params = (*net)->Parameters();
-    torch::optim::Adam adam(params, torch::optim::AdamOptions(config->learning_rate).weight_decay(config->l2));
+    trainer::AdamOptions adam_options;
+    adam_options.lr = config->learning_rate;
+    adam_options.weight_decay = config->l2;
+    trainer::FusedAdam adam(params, adam_options);
     std::mt19937_64 rng(5);
     double t_sample = 0, t_fwd = 0, t_bwd = 0, t_step = 0;
     const int steps = absl::GetFlag(FLAGS_bench_steps);
     auto train_view = split.train_graph->Read();
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
     for (int s = 0; s < steps + 3; ++s) {
+      if (s == 3 && !absl::GetFlag(FLAGS_bench_profile).empty()) {
+        profile = std::make_unique<torch::autograd::profiler::RecordProfile>(absl::GetFlag(FLAGS_bench_profile));
+      }
       std::vector<model::SampleRequest> reqs;
       std::vector<int64_t> targets;
       for (int k = 0; k < config->batch_size; ++k) {
@@ -229,10 +239,9 @@ int RunModelBench(const std::vector<std::string>&) {
       auto loss = torch::nn::functional::cross_entropy((*net)->ScoreAll((*net)->RepresentUnchecked(t)),
                                                        torch::tensor(targets, torch::kInt64));
       auto c = Clock::now();
-      adam.zero_grad();
       loss.backward();
       auto d = Clock::now();
-      adam.step();
+      adam.Step();
       auto e = Clock::now();
       if (s >= 3) {
         t_sample += Seconds(b - a);
@@ -241,6 +250,7 @@ int RunModelBench(const std::vector<std::string>&) {
         t_step += Seconds(e - d);
       }
     }
+    profile.reset();
     const double per = 1000.0 / steps;
     std::printf("training step, batch %d: sampling %.1f ms, forward %.1f ms, backward %.1f ms, Adam %.1f ms -> %.0f samples/s\n",
                 config->batch_size, t_sample * per, t_fwd * per, t_bwd * per, t_step * per,

@@ -19,6 +19,7 @@
 #include "common/logging.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
+#include "trainer/adam.h"
 
 namespace dgsr::trainer {
 namespace {
@@ -141,16 +142,12 @@ struct Checkpoint {
   int bad_epochs = 0;
 };
 
-absl::Status SaveCheckpoint(const std::string& dir, model::DgsrNetwork& net, torch::optim::Adam& opt,
+absl::Status SaveCheckpoint(const std::string& dir, model::DgsrNetwork& net, const FusedAdam& opt,
                             const Checkpoint& ck) {
   RETURN_IF_ERROR(MakeDirs(dir));
   RETURN_IF_ERROR(net.Save(dir + "/last.pt.tmp", JsonObject()));
   std::filesystem::rename(dir + "/last.pt.tmp", dir + "/last.pt");
-  try {
-    torch::save(opt, dir + "/optimizer.pt.tmp");
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("cannot save optimizer state: ", e.what_without_backtrace()));
-  }
+  RETURN_IF_ERROR(opt.Save(dir + "/optimizer.pt.tmp"));
   std::filesystem::rename(dir + "/optimizer.pt.tmp", dir + "/optimizer.pt");
   JsonObject state;
   state.Set("next_epoch", ck.next_epoch).Set("best_epoch", ck.best_epoch);
@@ -202,15 +199,11 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   } else {
     ASSIGN_OR_RETURN(net, model::DgsrNetwork::Create(config, options.seed));
   }
-  torch::optim::Adam optimizer(net->Parameters(),
-                               torch::optim::AdamOptions(config.learning_rate).weight_decay(config.l2));
-  if (resume) {
-    try {
-      torch::load(optimizer, ck_dir + "/optimizer.pt");
-    } catch (const c10::Error& e) {
-      return absl::DataLossError(absl::StrCat("cannot load optimizer state from ", ck_dir, ": ", e.what_without_backtrace()));
-    }
-  }
+  AdamOptions adam_options;
+  adam_options.lr = config.learning_rate;
+  adam_options.weight_decay = config.l2;
+  FusedAdam optimizer(net->Parameters(), adam_options);
+  if (resume) RETURN_IF_ERROR(optimizer.Load(ck_dir + "/optimizer.pt"));
   // Without a checkpoint directory the best epoch is kept in a private temporary directory.
   const std::string best_dir = ck_dir.empty() ? absl::StrCat(std::filesystem::temp_directory_path().string(),
                                                              "/dgsr_best_", ::getpid(), "_", reinterpret_cast<uintptr_t>(&ck))
@@ -246,9 +239,8 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
       try {
         torch::Tensor rep = net->RepresentUnchecked(batch.blocks);
         torch::Tensor loss = torch::nn::functional::cross_entropy(net->ScoreAll(rep), batch.targets);
-        optimizer.zero_grad();
         loss.backward();
-        optimizer.step();
+        optimizer.Step();
         loss_sum += loss.item<double>() * batch.size;
         loss_n += batch.size;
       } catch (const c10::Error& e) {

@@ -10,7 +10,10 @@
 #include "store/graph_store.h"
 #include "store/synth.h"
 #include "tests/testutil/temp_dir.h"
+#include "trainer/adam.h"
 #include "trainer/export.h"
+
+#include <torch/torch.h>
 
 namespace dgsr::trainer {
 namespace {
@@ -125,6 +128,26 @@ TEST(MetricsTest, NegativesAreDistinctDeterministicAndNeverTheUsersOwnItems) {
     EXPECT_EQ(neg, DrawNegatives(12, own, 5, 7, stream));
   }
   EXPECT_EQ(DrawNegatives(12, own, 100, 7, 0).size(), 7u);  // only 7 items are not the user's
+}
+
+TEST(FusedAdamTest, MatchesLibtorchAdamWithWeightDecay) {
+  torch::manual_seed(3);
+  torch::Tensor a = torch::randn({300, 7}).set_requires_grad(true), b = a.detach().clone().set_requires_grad(true);
+  torch::optim::Adam reference({b}, torch::optim::AdamOptions(0.01).weight_decay(1e-3));
+  AdamOptions options;
+  options.lr = 0.01;
+  options.weight_decay = 1e-3;
+  FusedAdam fused({a}, options);
+  for (int step = 0; step < 6; ++step) {
+    torch::Tensor target = torch::randn({300, 7});
+    ((a - target).pow(2).sum()).backward();
+    fused.Step();
+    reference.zero_grad();
+    ((b - target).pow(2).sum()).backward();
+    reference.step();
+    EXPECT_FALSE(a.grad().defined());  // gradients are cleared, not zeroed
+  }
+  EXPECT_LT((a - b).abs().max().item<double>(), 1e-5);
 }
 
 model::DgsrConfig SmallConfig(const Split& split) {
