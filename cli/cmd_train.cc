@@ -6,14 +6,13 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "cli/snapshot_source.h"
+#include "cli/store_flags.h"
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "trainer/export.h"
 #include "trainer/trainer.h"
 
-ABSL_FLAG(std::string, store, "", "live store directory to snapshot and train from (not in use by a server)");
-ABSL_FLAG(std::string, snapshot, "", "existing store snapshot directory to train from");
 ABSL_FLAG(std::string, model_dir, "", "versioned model directory to export into (empty: no export)");
 ABSL_FLAG(std::string, run_dir, "", "checkpoints and metrics.jsonl; an existing run resumes");
 ABSL_FLAG(std::string, preset, "paper", "model preset: paper (the paper's equations) or authors (their code)");

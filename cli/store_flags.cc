@@ -3,8 +3,8 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 
-// --store itself is defined once for the whole binary (absl flags are process-global); today that
-// definition lives in cmd_train.cc.
+ABSL_FLAG(std::string, store, "", "graph store directory (offline commands snapshot it first; it must not be in use by a server)");
+ABSL_FLAG(std::string, snapshot, "", "existing store snapshot directory (train, eval, bench train)");
 ABSL_FLAG(std::string, durability, "group_commit",
           "sync (fsync per batch) or group_commit (background WAL fsync every 10 ms)");
 

@@ -1,7 +1,7 @@
 // Flags shared by every subcommand that opens a graph store (import, synth, train, serve, ...).
-// absl flags are process-global, so each is defined exactly once in the binary: --durability in
-// store_flags.cc; --store (and synth's --seed) in cmd_train.cc for now. List "cli/store_flags.cc"
-// in a subcommand's flag_files so that `dgsr <cmd> --help` shows --durability.
+// absl flags are process-global, so each is defined exactly once in the binary: --store,
+// --snapshot and --durability here; synth's --seed in cmd_train.cc. List "cli/store_flags.cc" in a
+// subcommand's flag_files so that `dgsr <cmd> --help` shows them.
 #ifndef DGSR_CLI_STORE_FLAGS_H_
 #define DGSR_CLI_STORE_FLAGS_H_
 
@@ -12,6 +12,7 @@
 #include "store/graph_store.h"
 
 ABSL_DECLARE_FLAG(std::string, store);
+ABSL_DECLARE_FLAG(std::string, snapshot);
 ABSL_DECLARE_FLAG(std::string, durability);
 
 namespace dgsr::cli {

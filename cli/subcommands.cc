@@ -13,7 +13,7 @@ int NotBuiltYet(const char* name, const char* issue) {
 int RunImport(const std::vector<std::string>& args);  // cmd_import.cc
 int RunSynth(const std::vector<std::string>& args);   // cmd_synth.cc
 int RunTrain(const std::vector<std::string>& args);  // cmd_train.cc
-int RunEval(const std::vector<std::string>&) { return NotBuiltYet("eval", "#5"); }
+int RunEval(const std::vector<std::string>& args);  // cmd_eval.cc
 int RunServe(const std::vector<std::string>&) { return NotBuiltYet("serve", "(server)"); }
 int RunRecommend(const std::vector<std::string>&) { return NotBuiltYet("recommend", "(server)"); }
 int RunIngest(const std::vector<std::string>&) { return NotBuiltYet("ingest", "(server)"); }
@@ -39,8 +39,14 @@ const std::vector<Subcommand>& AllSubcommands() {
        "Trains DGSR (paper or authors preset) on a snapshot of --store (or on --snapshot), chooses the\n"
        "checkpoint on validation, reports test metrics once (100 sampled negatives for the right user,\n"
        "ties against the target; and full ranking), and exports a new version into --model_dir.",
-       {"cli/cmd_train.cc"}, RunTrain},
-      {"eval", "evaluate a model (sampled and full-ranking metrics)", "", {"cli/cmd_eval.cc"}, RunEval},
+       {"cli/cmd_train.cc", "cli/store_flags.cc"}, RunTrain},
+      {"eval", "evaluate a model (sampled and full-ranking metrics)",
+       "Evaluates --artifact (a model.pt or a versioned model directory) or --baseline=popularity on the\n"
+       "test (or validation) samples of a snapshot: 100 negatives drawn for the right user with a\n"
+       "recorded seed, ties counted against the target; full ranking over all items with the user's\n"
+       "earlier items excluded; metrics by history length. --json prints one JSON object.\n"
+       "Also reads --eval_seed, --max_eval_samples and --full_ranking (see `dgsr train --help`).",
+       {"cli/cmd_eval.cc", "cli/store_flags.cc"}, RunEval},
       {"serve", "run the gRPC Recommend/Ingest service", "", {"cli/cmd_serve.cc"}, RunServe},
       {"recommend", "ask a running server for recommendations", "", {"cli/cmd_recommend.cc"}, RunRecommend},
       {"ingest", "send events to a running server", "", {"cli/cmd_ingest.cc"}, RunIngest},
