@@ -15,7 +15,7 @@ int RunSynth(const std::vector<std::string>& args);   // cmd_synth.cc
 int RunTrain(const std::vector<std::string>& args);  // cmd_train.cc
 int RunEval(const std::vector<std::string>& args);  // cmd_eval.cc
 int RunServe(const std::vector<std::string>&) { return NotBuiltYet("serve", "(server)"); }
-int RunRecommend(const std::vector<std::string>&) { return NotBuiltYet("recommend", "(server)"); }
+int RunRecommend(const std::vector<std::string>& args);  // cmd_recommend.cc
 int RunIngest(const std::vector<std::string>&) { return NotBuiltYet("ingest", "(server)"); }
 int RunBench(const std::vector<std::string>& args);  // cmd_bench.cc
 
@@ -48,7 +48,11 @@ const std::vector<Subcommand>& AllSubcommands() {
        "Also reads --eval_seed, --max_eval_samples and --full_ranking (see `dgsr train --help`).",
        {"cli/cmd_eval.cc", "cli/store_flags.cc"}, RunEval},
       {"serve", "run the gRPC Recommend/Ingest service", "", {"cli/cmd_serve.cc"}, RunServe},
-      {"recommend", "ask a running server for recommendations", "", {"cli/cmd_recommend.cc"}, RunRecommend},
+      {"recommend", "top-K recommendations for users (in-process until the server lands)",
+       "Loads --artifact (a model.pt or the latest version of a model directory) and the store at\n"
+       "--store (not held open by a server) and prints each user's recent items and top-K\n"
+       "recommendations, seen items excluded unless --noexclude_seen.",
+       {"cli/cmd_recommend.cc", "cli/store_flags.cc"}, RunRecommend},
       {"ingest", "send events to a running server", "", {"cli/cmd_ingest.cc"}, RunIngest},
       {"bench", "benchmarks: store | sampler | model | train | serve",
        "dgsr bench <part> [flags]: runs one benchmark program; its last output line is one JSON\n"
