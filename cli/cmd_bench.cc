@@ -4,8 +4,10 @@
 #include <string>
 #include <vector>
 
+#ifdef DGSR_WITH_BENCHMARKS
 #include "bench/model_bench.h"
 #include "bench/store_bench.h"
+#endif
 
 namespace dgsr::cli {
 
@@ -18,10 +20,17 @@ int RunBench(const std::vector<std::string>& args) {
   }
   const std::string& part = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
+#ifdef DGSR_WITH_BENCHMARKS
   if (part == "store") return bench::RunStoreBench(rest);
   if (part == "sampler") return bench::RunSamplerBench(rest);
   if (part == "model") return bench::RunModelBench(rest);
   if (part == "train") return bench::RunTrainBench(rest);
+#else
+  if (part == "store" || part == "sampler" || part == "model" || part == "train") {
+    std::fprintf(stderr, "dgsr bench: this binary was built with -DDGSR_BUILD_BENCHMARKS=OFF\n");
+    return 3;
+  }
+#endif
   if (part == "serve") return NotBuiltYet("bench serve", "(server)");
   std::fprintf(stderr, "dgsr bench: unknown part '%s' (store, sampler, model, train, serve)\n",
                part.c_str());
