@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 
 #include "absl/flags/flag.h"
@@ -25,6 +26,7 @@ ABSL_FLAG(int, bench_order, 3, "m for bench model/train");
 ABSL_FLAG(int, bench_threads, 1, "libtorch threads for bench model (the issue's figures are per core)");
 ABSL_FLAG(int, bench_samples, 20000, "sub-graphs per setting for bench sampler");
 ABSL_FLAG(int, bench_steps, 30, "training steps timed by bench model/train");
+ABSL_FLAG(std::string, bench_export_inputs, "", "bench model: write model.pt and input blocks (batch 1/8/64) with CPU scores here, for the GPU check (scripts/gpu_check.py), then stop");
 ABSL_FLAG(std::string, bench_profile, "", "bench model: write a libtorch profiler trace of the training steps here");
 
 namespace dgsr::bench {
@@ -141,6 +143,31 @@ int RunModelBench(const std::vector<std::string>&) {
   model::SubgraphSampler full(*config, model::SubgraphSampler::Mode::kFull);
   model::Blocks blocks;
   (*net)->SetTraining(false);
+  if (const std::string dir = absl::GetFlag(FLAGS_bench_export_inputs); !dir.empty()) {
+    // Inputs for checking the artifact elsewhere (another libtorch, a GPU): each file is a
+    // TorchScript module whose attributes are the block tensors and the CPU scores.
+    torch::NoGradGuard no_grad;
+    std::filesystem::create_directories(dir);
+    auto status = (*net)->Save(dir + "/model.pt", JsonObject());
+    if (!status.ok()) return Fail(status);
+    for (int batch : {1, 8, 64}) {
+      auto reqs = Requests(split.test, batch, 21);
+      pruned.SampleBatch(view, reqs, &blocks);
+      auto t = model::ToTensors(blocks, *config, torch::kCPU);
+      auto scores = (*net)->ScoreAll((*net)->RepresentUnchecked(t));
+      torch::jit::Module m("Inputs");
+      auto add = [&](const char* name, const torch::Tensor& v) { m.register_buffer(name, v); };
+      add("user_ids", t.user_ids); add("item_ids", t.item_ids); add("user_nbr", t.user_nbr);
+      add("user_len", t.user_len); add("item_nbr", t.item_nbr); add("item_len", t.item_len);
+      add("last_item", t.last_item); add("expected_scores", scores);
+      add("layer_users", torch::tensor(t.layer_users, torch::kInt64));
+      add("layer_items", torch::tensor(t.layer_items, torch::kInt64));
+      add("num_anchors", torch::tensor(t.num_anchors, torch::kInt64));
+      m.save(absl::StrCat(dir, "/inputs_b", batch, ".pt"));
+    }
+    std::printf("wrote %s/model.pt and inputs_b{1,8,64}.pt\n", dir.c_str());
+    return 0;
+  }
   {
     torch::NoGradGuard no_grad;
     // Forward latency per request batch (sampling + tensors + forward + scoring all items).
