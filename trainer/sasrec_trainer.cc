@@ -41,11 +41,8 @@ std::vector<std::vector<int64_t>> TrainingSequences(const Split& split, const Sa
   return out;
 }
 
-// Threads of the BLAS under libtorch. SASRec's attention is many small batched products that
-// libtorch hands to BLAS one matrix at a time; a multi-threaded BLIS forks and joins its OpenMP
-// team for every one of them, which on the busy 2-core build machine made training about 10x
-// slower than with one BLAS thread. Debian's BLIS exports no thread setter and reads
-// BLIS_NUM_THREADS once, at its first call, so this must run before any BLAS work in the process.
+// Threads of the BLAS under libtorch (see SasRecTrainOptions::blas_threads). Debian's BLIS
+// exports no thread setter and reads BLIS_NUM_THREADS once, at its first call.
 void SetBlasThreads(int threads) {
   setenv("BLIS_NUM_THREADS", std::to_string(threads).c_str(), /*overwrite=*/1);
   using OpenBlasSetter = void (*)(int);
