@@ -19,6 +19,7 @@ ABSL_FLAG(std::string, part, "test", "which samples: test or valid");
 ABSL_FLAG(std::string, baseline, "", "evaluate a baseline instead of --artifact: popularity");
 ABSL_FLAG(bool, json, false, "print the result as one JSON object (keys hit@10, ndcg@10, full_hit@10, full_ndcg@10, ...)");
 ABSL_FLAG(int, eval_threads, 0, "libtorch threads (0: all cores)");
+ABSL_FLAG(std::string, device, "auto", "where the model runs: cpu, cuda, or auto (CUDA when the linked libtorch has it)");
 ABSL_DECLARE_FLAG(uint64_t, eval_seed);
 ABSL_DECLARE_FLAG(int64_t, max_eval_samples);
 ABSL_DECLARE_FLAG(bool, full_ranking);
@@ -75,7 +76,8 @@ absl::Status Eval() {
   } else {
     ASSIGN_OR_RETURN(std::string path, ResolveModel(absl::GetFlag(FLAGS_artifact)));
     model::ConfigureTorchRuntime(absl::GetFlag(FLAGS_eval_threads));
-    ASSIGN_OR_RETURN(auto net, model::DgsrNetwork::Load(path, torch::kCPU));
+    ASSIGN_OR_RETURN(torch::Device device, model::ParseDevice(absl::GetFlag(FLAGS_device)));
+    ASSIGN_OR_RETURN(auto net, model::DgsrNetwork::Load(path, device));
     if (net->config().num_users != split.num_users || net->config().num_items != split.num_items) {
       DGSR_LOG(WARN) << "the snapshot's id spaces differ from the model's; ids created after training map to the zero embedding"
                      << Kv("model_users", net->config().num_users) << Kv("snapshot_users", split.num_users)

@@ -16,6 +16,7 @@ ABSL_FLAG(int, k, 10, "recommendations per user");
 ABSL_FLAG(bool, exclude_seen, true, "never recommend an item the user already interacted with");
 ABSL_FLAG(std::string, candidates, "", "optional comma-separated external item ids to rank instead of the catalogue");
 ABSL_DECLARE_FLAG(std::string, artifact);
+ABSL_DECLARE_FLAG(std::string, device);
 
 namespace dgsr::cli {
 namespace {
@@ -31,7 +32,8 @@ absl::Status Recommend() {
     path = dir + "/model.pt";
   }
   model::ConfigureTorchRuntime(0);
-  ASSIGN_OR_RETURN(auto net, model::DgsrNetwork::Load(path, torch::kCPU));
+  ASSIGN_OR_RETURN(torch::Device device, model::ParseDevice(absl::GetFlag(FLAGS_device)));
+  ASSIGN_OR_RETURN(auto net, model::DgsrNetwork::Load(path, device));
   std::vector<std::string> users = absl::StrSplit(absl::GetFlag(FLAGS_user_ids), ',', absl::SkipEmpty());
   if (users.empty()) return absl::InvalidArgumentError("--user_ids is required");
   std::vector<store::NodeId> candidates;

@@ -51,7 +51,8 @@ const std::vector<Subcommand>& AllSubcommands() {
       {"recommend", "top-K recommendations for users (in-process until the server lands)",
        "Loads --artifact (a model.pt or the latest version of a model directory) and the store at\n"
        "--store (not held open by a server) and prints each user's recent items and top-K\n"
-       "recommendations, seen items excluded unless --noexclude_seen.",
+       "recommendations, seen items excluded unless --noexclude_seen. --device=cpu|cuda|auto as in\n"
+       "`dgsr eval`.",
        {"cli/cmd_recommend.cc", "cli/store_flags.cc"}, RunRecommend},
       {"ingest", "send events to a running server", "", {"cli/cmd_ingest.cc"}, RunIngest},
       {"bench", "benchmarks: store | sampler | model | train | serve",

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include "absl/strings/str_cat.h"
@@ -37,6 +38,17 @@ void ConfigureTorchRuntime(int threads) {
   at::set_num_threads(threads);
   setenv("BLIS_NUM_THREADS", std::to_string(threads).c_str(), /*overwrite=*/0);
   torch::jit::setGraphExecutorOptimize(false);
+}
+
+absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {
+  const bool cuda = torch::cuda::is_available();
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name == "auto") return cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (name == "cuda") {
+    if (!cuda) return absl::FailedPreconditionError("--device=cuda: the linked libtorch has no CUDA or no GPU is visible");
+    return torch::Device(torch::kCUDA);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown device '", name, "' (cpu, cuda or auto)"));
 }
 
 BlockTensors ToTensors(const Blocks& b, const DgsrConfig& config, const torch::Device& device) {

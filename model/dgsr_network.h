@@ -43,6 +43,10 @@ namespace dgsr::model {
 // takes the same path (and there is no warm-up recompilation).
 void ConfigureTorchRuntime(int threads);
 
+// "cpu", "cuda" or "auto" (CUDA when the linked libtorch has it and a GPU is visible, else CPU).
+// FailedPrecondition for "cuda" without CUDA; InvalidArgument for anything else.
+[[nodiscard]] absl::StatusOr<torch::Device> ParseDevice(const std::string& name);
+
 // Blocks (model/sampler.h) as int64 tensors on one device.
 struct BlockTensors {
   torch::Tensor user_ids, item_ids;   // unknown ids already mapped to the zero row

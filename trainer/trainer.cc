@@ -36,7 +36,8 @@ struct Batch {
 };
 
 Batch MakeBatch(SubgraphSampler& sampler, const store::TemporalGraph::ReadView& view,
-                const model::DgsrConfig& config, std::span<const Sample> samples, Blocks* scratch) {
+                const model::DgsrConfig& config, std::span<const Sample> samples, Blocks* scratch,
+                const torch::Device& device = torch::kCPU) {
   std::vector<SampleRequest> requests;
   std::vector<int64_t> targets;
   requests.reserve(samples.size());
@@ -46,8 +47,8 @@ Batch MakeBatch(SubgraphSampler& sampler, const store::TemporalGraph::ReadView& 
   }
   sampler.SampleBatch(view, requests, scratch);
   Batch b;
-  b.blocks = model::ToTensors(*scratch, config, torch::kCPU);
-  b.targets = torch::tensor(targets, torch::kInt64);
+  b.blocks = model::ToTensors(*scratch, config, device);
+  b.targets = torch::tensor(targets, torch::kInt64).to(device);
   b.size = static_cast<int64_t>(samples.size());
   return b;
 }
@@ -121,9 +122,9 @@ absl::StatusOr<EvalResult> Evaluate(model::DgsrNetwork& network, const Split& sp
   Blocks scratch;
   auto scorer = [&](std::span<const Sample> chunk, const store::TemporalGraph::ReadView& view,
                     std::vector<float>* scores) -> absl::Status {
-    Batch batch = MakeBatch(sampler, view, network.config(), chunk, &scratch);
+    Batch batch = MakeBatch(sampler, view, network.config(), chunk, &scratch, network.device());
     try {
-      torch::Tensor s = network.ScoreAll(network.RepresentUnchecked(batch.blocks)).contiguous();
+      torch::Tensor s = network.ScoreAll(network.RepresentUnchecked(batch.blocks)).to(torch::kCPU).contiguous();
       scores->assign(s.data_ptr<float>(), s.data_ptr<float>() + s.numel());
     } catch (const c10::Error& e) {
       return absl::InternalError(absl::StrCat("evaluation forward failed: ", e.what_without_backtrace()));
