@@ -71,11 +71,13 @@ class BatchPipeline {
             if (stop_) return;
           }
           Batch batch;
+          const absl::Time start = absl::Now();
           {
             auto view = graph.Read();
             batch = MakeBatch(sampler, view, config, batches_[b], &scratch);
           }
           absl::MutexLock lock(&mu_);
+          sampling_seconds_ += absl::ToDoubleSeconds(absl::Now() - start);
           ready_.emplace(b, std::move(batch));
         }
       });
@@ -89,11 +91,18 @@ class BatchPipeline {
     for (auto& w : workers_) w.join();
   }
   size_t size() const { return batches_.size(); }
+  double sampling_seconds() {
+    absl::MutexLock lock(&mu_);
+    return sampling_seconds_;
+  }
+  double wait_seconds() const { return wait_seconds_; }
   // Blocks until batch `next_` is ready and returns it.
   Batch Next() {
+    const absl::Time start = absl::Now();
     absl::MutexLock lock(&mu_);
     auto ready = [this] { return ready_.count(next_) > 0; };
     mu_.Await(absl::Condition(&ready));
+    wait_seconds_ += absl::ToDoubleSeconds(absl::Now() - start);
     Batch b = std::move(ready_[next_]);
     ready_.erase(next_);
     ++next_;
@@ -107,6 +116,8 @@ class BatchPipeline {
   std::map<size_t, Batch> ready_ ABSL_GUARDED_BY(mu_);
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  double sampling_seconds_ ABSL_GUARDED_BY(mu_) = 0;
+  double wait_seconds_ = 0;  // Only the consumer thread touches it.
   std::vector<std::thread> workers_;
 };
 
@@ -252,6 +263,8 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
     bar.Finish();
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     total_seconds += seconds;
+    result.sampling_seconds += pipeline.sampling_seconds();
+    result.wait_seconds += pipeline.wait_seconds();
     total_samples += loss_n;
     ASSIGN_OR_RETURN(EvalResult valid, Evaluate(*net, split, SplitPart::kValid, options.eval));
     const double ndcg = valid.sampled.Ndcg(10);

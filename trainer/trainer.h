@@ -44,6 +44,8 @@ struct TrainResult {
   EvalResult test;               // Measured once, on the chosen checkpoint.
   double train_seconds = 0;
   double samples_per_second = 0;
+  double sampling_seconds = 0;   // Worker time spent building blocks (overlaps training).
+  double wait_seconds = 0;       // Training-loop time spent waiting for a batch.
 };
 
 [[nodiscard]] absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& split,
