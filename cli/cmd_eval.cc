@@ -92,6 +92,12 @@ absl::Status Eval() {
     j.Set("negatives", options.negatives).Set("ties", "count against the target");
     j.Set("full_ranking_excludes", "the user's items before the sample time");
     j.Set("snapshot", source.dir).Set("seconds", result.seconds);
+    for (int g = 0; g < trainer::RankingMetrics::kGroups; ++g) {
+      const std::string key = absl::StrCat("group_", trainer::RankingMetrics::GroupName(g), "_");
+      j.Set(key + "n", result.sampled.Group(g).count());
+      j.Set(key + "hit@10", result.sampled.Group(g).Hit(10)).Set(key + "ndcg@10", result.sampled.Group(g).Ndcg(10));
+      j.Set(key + "full_hit@10", result.full.Group(g).Hit(10)).Set(key + "full_ndcg@10", result.full.Group(g).Ndcg(10));
+    }
     std::printf("%s\n", j.Dump().c_str());
   } else {
     PrintTable(absl::StrCat(name, " on ", part_name), result);

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Renders the PNGs in docs/ from training logs and evaluation JSON (Debian's python3-matplotlib).
+
+  plot_results.py curves OUT.png LABEL=run_dir/metrics.jsonl [LABEL=...]
+      validation Hit@10 / NDCG@10 (sampled and full ranking) and training loss per epoch
+  plot_results.py groups OUT.png LABEL=eval.json [LABEL=...]
+      test NDCG@10 by history length (paper Fig. 8) from `dgsr eval --json` outputs
+"""
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+GROUPS = ["1-4", "5-9", "10-19", "20-49", "50+"]
+
+
+def pairs(args):
+    for a in args:
+        label, path = a.split("=", 1)
+        yield label, path
+
+
+def curves(out, runs):
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for label, path in runs:
+        rows = [json.loads(line) for line in open(path) if line.strip()]
+        epochs = [r["epoch"] for r in rows]
+        axes[0].plot(epochs, [100 * r["valid_hit@10"] for r in rows], marker="o", label=f"{label} Hit@10")
+        axes[0].plot(epochs, [100 * r["valid_ndcg@10"] for r in rows], marker="s", label=f"{label} NDCG@10")
+        axes[1].plot(epochs, [100 * r["valid_full_hit@10"] for r in rows], marker="o", label=f"{label} Hit@10")
+        axes[1].plot(epochs, [100 * r["valid_full_ndcg@10"] for r in rows], marker="s", label=f"{label} NDCG@10")
+        axes[2].plot(epochs, [r["train_loss"] for r in rows], marker="o", label=label)
+    axes[0].set_title("validation, 100 sampled negatives (%)")
+    axes[1].set_title("validation, full ranking (%)")
+    axes[2].set_title("training loss (softmax CE over all items)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def groups(out, runs):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    width = 0.8 / max(1, len(runs))
+    for k, (label, path) in enumerate(runs):
+        r = json.load(open(path))
+        xs = [g + k * width for g in range(len(GROUPS))]
+        axes[0].bar(xs, [100 * r[f"group_{g}_ndcg@10"] for g in GROUPS], width, label=label)
+        axes[1].bar(xs, [100 * r[f"group_{g}_full_ndcg@10"] for g in GROUPS], width, label=label)
+    for ax, title in zip(axes, ["test NDCG@10, 100 sampled negatives (%)", "test NDCG@10, full ranking (%)"]):
+        ax.set_xticks([g + 0.4 - width / 2 for g in range(len(GROUPS))])
+        ax.set_xticklabels([f"{g} items" for g in GROUPS])
+        ax.set_title(title)
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main():
+    kind, out, rest = sys.argv[1], sys.argv[2], list(pairs(sys.argv[3:]))
+    {"curves": curves, "groups": groups}[kind](out, rest)
+
+
+if __name__ == "__main__":
+    main()
