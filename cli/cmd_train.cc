@@ -55,6 +55,12 @@ namespace dgsr::cli {
 // The SASRec+ branch of `dgsr train` (cli/cmd_train_sasrec.cc).
 absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::StoreInfo& info);
 
+// Prints the chosen epoch's validation and test metrics and, with --popularity, the popularity
+// baseline's on the same test samples; returns them as one JSON object ("test_*", "valid_*",
+// "popularity_test_*"). Shared with cli/cmd_train_sasrec.cc.
+JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResult& valid,
+                            const trainer::EvalResult& test, const trainer::EvalOptions& eval);
+
 namespace {
 
 absl::StatusOr<model::DgsrConfig> ConfigFromFlags(int64_t users, int64_t items) {
@@ -119,15 +125,7 @@ absl::Status Train() {
   ASSIGN_OR_RETURN(trainer::TrainResult result, trainer::Train(config, split, opt));
   std::printf("\nDGSR (%s preset), checkpoint chosen on validation: epoch %d; %.0f training samples/s\n",
               absl::GetFlag(FLAGS_preset).c_str(), result.best_epoch, result.samples_per_second);
-  PrintMetrics("validation", result.valid);
-  PrintMetrics("test", result.test);
-  JsonObject summary = result.test.ToJson("test_");
-  summary.Merge(result.valid.ToJson("valid_"));
-  if (absl::GetFlag(FLAGS_popularity)) {
-    trainer::EvalResult pop = trainer::EvaluatePopularity(split, trainer::SplitPart::kTest, opt.eval);
-    PrintMetrics("popularity, test", pop);
-    summary.Merge(pop.ToJson("popularity_test_"));
-  }
+  JsonObject summary = ReportEvaluation(split, result.valid, result.test, opt.eval);
   summary.Set("best_epoch", result.best_epoch).Set("samples_per_s", result.samples_per_second);
   summary.Set("train_seconds", result.train_seconds).Set("seed", static_cast<int64_t>(opt.seed));
   summary.Set("eval_seed", static_cast<int64_t>(opt.eval.seed)).Set("dataset", absl::GetFlag(FLAGS_dataset));
@@ -147,6 +145,20 @@ absl::Status Train() {
 }
 
 }  // namespace
+
+JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResult& valid,
+                            const trainer::EvalResult& test, const trainer::EvalOptions& eval) {
+  PrintMetrics("validation", valid);
+  PrintMetrics("test", test);
+  JsonObject summary = test.ToJson("test_");
+  summary.Merge(valid.ToJson("valid_"));
+  if (absl::GetFlag(FLAGS_popularity)) {
+    trainer::EvalResult pop = trainer::EvaluatePopularity(split, trainer::SplitPart::kTest, eval);
+    PrintMetrics("popularity, test", pop);
+    summary.Merge(pop.ToJson("popularity_test_"));
+  }
+  return summary;
+}
 
 int RunTrain(const std::vector<std::string>& args) {
   if (!args.empty()) {

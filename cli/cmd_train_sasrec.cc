@@ -23,7 +23,6 @@ ABSL_DECLARE_FLAG(uint64_t, eval_seed);
 ABSL_DECLARE_FLAG(int, torch_threads);
 ABSL_DECLARE_FLAG(int64_t, max_eval_samples);
 ABSL_DECLARE_FLAG(bool, full_ranking);
-ABSL_DECLARE_FLAG(bool, popularity);
 ABSL_DECLARE_FLAG(std::string, dataset);
 ABSL_DECLARE_FLAG(int, sasrec_max_len);
 ABSL_DECLARE_FLAG(int, sasrec_hidden);
@@ -36,17 +35,11 @@ ABSL_DECLARE_FLAG(int, sasrec_batch_size);
 ABSL_DECLARE_FLAG(int64_t, sasrec_max_train_users);
 
 namespace dgsr::cli {
-namespace {
 
-void PrintSasRecMetrics(const char* name, const trainer::EvalResult& r) {
-  std::printf("%-22s sampled(100 neg): Hit@5 %.2f Hit@10 %.2f Hit@20 %.2f NDCG@5 %.2f NDCG@10 %.2f NDCG@20 %.2f | "
-              "full ranking (history excluded): Hit@10 %.2f NDCG@10 %.2f  (n=%lld)\n",
-              name, 100 * r.sampled.Hit(5), 100 * r.sampled.Hit(10), 100 * r.sampled.Hit(20),
-              100 * r.sampled.Ndcg(5), 100 * r.sampled.Ndcg(10), 100 * r.sampled.Ndcg(20),
-              100 * r.full.Hit(10), 100 * r.full.Ndcg(10), static_cast<long long>(r.sampled.count()));
-}
-
-}  // namespace
+// Prints validation, test and (--popularity) popularity metrics; returns them as JSON
+// (cli/cmd_train.cc).
+JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResult& valid,
+                            const trainer::EvalResult& test, const trainer::EvalOptions& eval);
 
 // Called by `dgsr train` (cli/cmd_train.cc) when --model=sasrec.
 absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::StoreInfo& info) {
@@ -80,15 +73,7 @@ absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::Stor
   ASSIGN_OR_RETURN(trainer::SasRecTrainResult result, trainer::TrainSasRec(config, split, opt));
   std::printf("\nSASRec+ (full softmax CE), checkpoint chosen on validation: epoch %d; %.0f training samples/s\n",
               result.best_epoch, result.samples_per_second);
-  PrintSasRecMetrics("validation", result.valid);
-  PrintSasRecMetrics("test", result.test);
-  JsonObject summary = result.test.ToJson("test_");
-  summary.Merge(result.valid.ToJson("valid_"));
-  if (absl::GetFlag(FLAGS_popularity)) {
-    trainer::EvalResult pop = trainer::EvaluatePopularity(split, trainer::SplitPart::kTest, opt.eval);
-    PrintSasRecMetrics("popularity, test", pop);
-    summary.Merge(pop.ToJson("popularity_test_"));
-  }
+  JsonObject summary = ReportEvaluation(split, result.valid, result.test, opt.eval);
   summary.Set("model", "sasrec").Set("best_epoch", result.best_epoch);
   summary.Set("samples_per_s", result.samples_per_second).Set("train_seconds", result.train_seconds);
   summary.Set("wall_seconds", absl::ToDoubleSeconds(absl::Now() - start));

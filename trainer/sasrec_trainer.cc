@@ -8,16 +8,15 @@
 #include <string>
 
 #include <dlfcn.h>
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/file_util.h"
 #include "common/logging.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "model/dgsr_network.h"
 #include "trainer/export.h"
+#include "trainer/run_state.h"
 
 namespace dgsr::trainer {
 namespace {
@@ -78,34 +77,19 @@ Batch MakeBatch(const std::vector<std::vector<int64_t>>& sequences, std::span<co
   return b;
 }
 
-struct Checkpoint {
-  int next_epoch = 0;
-  int best_epoch = -1;
-  double best_ndcg = -1;
-  int bad_epochs = 0;
-};
-
-absl::Status SaveCheckpoint(const std::string& dir, SasRecNetwork& net, torch::optim::Adam& opt,
-                            const Checkpoint& ck) {
-  RETURN_IF_ERROR(MakeDirs(dir));
-  RETURN_IF_ERROR(net.Save(dir + "/last.pt.tmp", JsonObject()));
-  std::filesystem::rename(dir + "/last.pt.tmp", dir + "/last.pt");
+absl::Status SaveOptimizer(torch::optim::Adam& opt, const std::string& path) {
   try {
-    torch::save(opt, dir + "/optimizer.pt.tmp");
+    torch::save(opt, path);
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("cannot save optimizer state: ", e.what_without_backtrace()));
   }
-  std::filesystem::rename(dir + "/optimizer.pt.tmp", dir + "/optimizer.pt");
-  JsonObject state;
-  state.Set("next_epoch", ck.next_epoch).Set("best_epoch", ck.best_epoch);
-  state.Set("best_valid_ndcg@10", ck.best_ndcg).Set("bad_epochs", ck.bad_epochs);
-  return WriteFileAtomic(dir + "/state.json", state.Dump());
+  return absl::OkStatus();
 }
 
 std::vector<int64_t> EpochUsers(size_t num_sequences, const SasRecTrainOptions& options, int epoch) {
   std::vector<int64_t> order(num_sequences);
   for (size_t k = 0; k < num_sequences; ++k) order[k] = static_cast<int64_t>(k);
-  std::mt19937_64 rng(options.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  std::mt19937_64 rng(EpochSeed(options.seed, epoch));
   std::shuffle(order.begin(), order.end(), rng);
   if (options.max_train_users > 0 && static_cast<int64_t>(order.size()) > options.max_train_users) {
     order.resize(options.max_train_users);
@@ -156,22 +140,17 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
   if (options.blas_threads > 0) SetBlasThreads(options.blas_threads);
   model::ConfigureTorchRuntime(options.torch_threads);
   const std::string ck_dir = options.checkpoint_dir;
-  Checkpoint ck;
+  RunState run;
   std::unique_ptr<SasRecNetwork> net;
-  const bool resume = !ck_dir.empty() && std::filesystem::exists(ck_dir + "/state.json");
+  const bool resume = HasRunState(ck_dir);
   if (resume) {
-    ASSIGN_OR_RETURN(std::string text, ReadFile(ck_dir + "/state.json"));
-    ASSIGN_OR_RETURN(JsonObject state, JsonObject::Parse(text));
-    ck.next_epoch = static_cast<int>(state.GetNumber("next_epoch").value_or(0));
-    ck.best_epoch = static_cast<int>(state.GetNumber("best_epoch").value_or(-1));
-    ck.best_ndcg = state.GetNumber("best_valid_ndcg@10").value_or(-1);
-    ck.bad_epochs = static_cast<int>(state.GetNumber("bad_epochs").value_or(0));
-    ASSIGN_OR_RETURN(net, SasRecNetwork::Load(ck_dir + "/last.pt", torch::kCPU));
+    ASSIGN_OR_RETURN(run, LoadRunState(ck_dir));
+    ASSIGN_OR_RETURN(net, SasRecNetwork::Load(LastNetworkPath(ck_dir), torch::kCPU));
     if (net->config().ToJson().Dump() != config.ToJson().Dump()) {
       return absl::InvalidArgumentError(absl::StrCat("checkpoint in ", ck_dir, " was trained with another SASRec config"));
     }
     for (auto& p : net->Parameters()) p.set_requires_grad(true);
-    DGSR_LOG(INFO) << "resuming SASRec" << Kv("checkpoint", ck_dir) << Kv("next_epoch", ck.next_epoch);
+    DGSR_LOG(INFO) << "resuming SASRec" << Kv("checkpoint", ck_dir) << Kv("next_epoch", run.next_epoch);
   } else {
     ASSIGN_OR_RETURN(net, SasRecNetwork::Create(config, options.seed));
   }
@@ -179,32 +158,20 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
                                torch::optim::AdamOptions(config.learning_rate).weight_decay(config.l2));
   if (resume) {
     try {
-      torch::load(optimizer, ck_dir + "/optimizer.pt");
+      torch::load(optimizer, OptimizerPath(ck_dir));
     } catch (const c10::Error& e) {
       return absl::DataLossError(absl::StrCat("cannot load optimizer state from ", ck_dir, ": ", e.what_without_backtrace()));
     }
   }
-  // Without a checkpoint directory the best epoch is kept in a private temporary directory.
-  const std::string best_dir = ck_dir.empty() ? absl::StrCat(std::filesystem::temp_directory_path().string(),
-                                                             "/dgsr_sasrec_best_", ::getpid(), "_",
-                                                             reinterpret_cast<uintptr_t>(&ck))
-                                              : ck_dir;
-  const std::string best_path = best_dir + "/best.pt";
-  RETURN_IF_ERROR(MakeDirs(best_dir));
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      std::error_code ec;
-      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
-    }
-  } cleanup{ck_dir.empty() ? best_dir : std::string()};
+  ASSIGN_OR_RETURN(std::unique_ptr<BestCheckpointDir> best_dir, BestCheckpointDir::Open(ck_dir, "dgsr_sasrec_best_"));
+  const std::string best_path = best_dir->best_path();
 
   SasRecTrainResult result;
   double total_seconds = 0;
   int64_t total_samples = 0;
-  for (int epoch = ck.next_epoch; epoch < options.epochs; ++epoch) {
-    if (ck.best_epoch >= 0 && ck.bad_epochs >= options.patience) break;
-    torch::manual_seed(options.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  for (int epoch = run.next_epoch; epoch < options.epochs; ++epoch) {
+    if (ShouldStop(run, options.patience)) break;
+    torch::manual_seed(EpochSeed(options.seed, epoch));
     net->SetTraining(true);
     const std::vector<int64_t> users = EpochUsers(sequences.size(), options, epoch);
     int64_t epoch_samples = 0;
@@ -235,35 +202,26 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
     total_seconds += seconds;
     total_samples += loss_n;
     ASSIGN_OR_RETURN(EvalResult valid, EvaluateSasRec(*net, split, SplitPart::kValid, options.eval));
-    const double ndcg = valid.sampled.Ndcg(10);
-    const bool improved = ndcg > ck.best_ndcg;
+    const bool improved = RecordValidation(&run, epoch, valid.sampled.Ndcg(10));
     if (improved) {
-      ck.best_ndcg = ndcg;
-      ck.best_epoch = epoch;
-      ck.bad_epochs = 0;
       RETURN_IF_ERROR(net->Save(best_path, JsonObject()));
       result.valid = valid;
-    } else {
-      ++ck.bad_epochs;
     }
-    ck.next_epoch = epoch + 1;
-    JsonObject line = valid.ToJson("valid_");
-    line.Set("model", "sasrec").Set("epoch", epoch + 1).Set("train_loss", loss_sum / std::max<int64_t>(loss_n, 1));
-    line.Set("train_seconds", seconds).Set("samples_per_s", loss_n / std::max(seconds, 1e-9));
-    line.Set("valid_seconds", valid.seconds).Set("improved", improved);
+    JsonObject line = EpochMetrics(valid, "sasrec", {epoch, loss_sum, loss_n, seconds}, improved);
     line.Set("seed", static_cast<int64_t>(options.seed)).Set("eval_seed", static_cast<int64_t>(options.eval.seed));
     DGSR_LOG(INFO) << "epoch " << line.Dump();
-    if (!options.log_path.empty()) {
-      auto old = ReadFile(options.log_path);
-      RETURN_IF_ERROR(WriteFileAtomic(options.log_path, (old.ok() ? *old : std::string()) + line.Dump() + "\n"));
+    RETURN_IF_ERROR(AppendMetricsLine(options.log_path, line));
+    if (!ck_dir.empty()) {
+      RETURN_IF_ERROR(SaveCheckpoint(
+          ck_dir, run, [&](const std::string& path) { return net->Save(path, JsonObject()); },
+          [&](const std::string& path) { return SaveOptimizer(optimizer, path); }));
     }
-    if (!ck_dir.empty()) RETURN_IF_ERROR(SaveCheckpoint(ck_dir, *net, optimizer, ck));
   }
-  if (ck.best_epoch < 0 || !std::filesystem::exists(best_path)) {
+  if (run.best_epoch < 0 || !std::filesystem::exists(best_path)) {
     return absl::FailedPreconditionError("no SASRec epoch was trained");
   }
   ASSIGN_OR_RETURN(result.network, SasRecNetwork::Load(best_path, torch::kCPU));
-  result.best_epoch = ck.best_epoch + 1;
+  result.best_epoch = run.best_epoch + 1;
   if (result.valid.sampled.count() == 0) {
     ASSIGN_OR_RETURN(result.valid, EvaluateSasRec(*result.network, split, SplitPart::kValid, options.eval));
   }

@@ -8,7 +8,7 @@
 
 #include "gtest/gtest.h"
 #include "store/graph_store.h"
-#include "store/synth.h"
+#include "tests/testutil/synth_store.h"
 #include "tests/testutil/temp_dir.h"
 #include "trainer/adam.h"
 #include "trainer/export.h"
@@ -21,24 +21,7 @@ namespace {
 using store::Interaction;
 using store::NodeId;
 
-std::unique_ptr<store::GraphStore> SynthStore(const testing::TempDir& dir, int users, int items, int events) {
-  store::GraphStoreOptions options;
-  options.path = dir.Sub("store");
-  options.durability = store::Durability::kGroupCommit;
-  auto s = store::GraphStore::Open(options);
-  EXPECT_TRUE(s.ok()) << s.status();
-  store::SynthOptions synth;
-  synth.num_users = users;
-  synth.num_items = items;
-  synth.events_per_user = events;
-  synth.seed = 3;
-  auto all = store::GenerateSynthetic(synth);
-  for (size_t b = 0; b < all.size(); b += 10000) {
-    std::span<const store::Event> chunk(all.data() + b, std::min<size_t>(10000, all.size() - b));
-    EXPECT_TRUE((*s)->Ingest(chunk).ok());
-  }
-  return std::move(*s);
-}
+using testing::SynthStore;
 
 TEST(SplitTest, ValidationAndTestNeverReachTraining) {
   std::vector<Interaction> edges;
