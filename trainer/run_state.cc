@@ -19,7 +19,9 @@ std::string StatePath(const std::string& checkpoint_dir) { return checkpoint_dir
 // Writes `path` through `save` into "<path>.tmp" and renames it over `path`.
 absl::Status SaveByRename(const std::string& path, const std::function<absl::Status(const std::string&)>& save) {
   RETURN_IF_ERROR(save(path + ".tmp"));
-  std::filesystem::rename(path + ".tmp", path);
+  std::error_code ec;
+  std::filesystem::rename(path + ".tmp", path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", path, ".tmp: ", ec.message()));
   return absl::OkStatus();
 }
 

@@ -69,8 +69,8 @@ bool HasRunState(const std::string& checkpoint_dir);
 
 // Writes a whole checkpoint: creates `checkpoint_dir` if needed, then last.pt through
 // save_network(path), optimizer.pt through save_optimizer(path) (each to "<file>.tmp", renamed
-// over the file), then state.json. Returns the first error of a save function or of a write;
-// a failed rename throws std::filesystem::filesystem_error.
+// over the file), then state.json. Returns the first error of a save function, a rename (Internal)
+// or a write.
 [[nodiscard]] absl::Status SaveCheckpoint(const std::string& checkpoint_dir, const RunState& state,
                                           const std::function<absl::Status(const std::string&)>& save_network,
                                           const std::function<absl::Status(const std::string&)>& save_optimizer);
