@@ -9,13 +9,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "model/artifact.h"
 
 namespace dgsr::model {
 namespace {
 
-constexpr int kFormatVersion = 1;
-constexpr char kConfigFile[] = "dgsr/config.json";
-constexpr char kMetadataFile[] = "dgsr/metadata.json";
+const ArtifactFormat kFormat{"DGSR", "dgsr/config.json", "dgsr/metadata.json", /*version=*/1,
+                             {"forward", "score_all", "score_items"}};
 
 torch::Tensor XavierNormal(int64_t fan_in, int64_t fan_out, std::vector<int64_t> shape) {
   const double gain = std::sqrt(2.0);  // The authors' code: xavier_normal_ with the ReLU gain.
@@ -131,58 +131,22 @@ absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Create(const DgsrConfi
     m.eval();
     return std::unique_ptr<DgsrNetwork>(new DgsrNetwork(config, std::move(m), torch::kCPU));
   } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("building the DGSR TorchScript module failed: ", e.what_without_backtrace()));
+    return absl::InternalError(absl::StrCat("building the DGSR TorchScript module failed: ", TorchErrorMessage(e)));
   }
 }
 
 absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Load(const std::string& path,
                                                                const torch::Device& device) {
-  if (!std::filesystem::exists(path)) return absl::NotFoundError(absl::StrCat("no model artifact at ", path));
-  torch::jit::ExtraFilesMap extra{{kConfigFile, ""}, {kMetadataFile, ""}};
-  torch::jit::Module m;
-  try {
-    m = torch::jit::load(path, device, extra);
-  } catch (const c10::Error& e) {
-    std::string what = e.what_without_backtrace();
-    return absl::DataLossError(absl::StrCat("cannot load model artifact ", path, ": ",
-                                            what.substr(0, what.find('\n'))));
-  }
-  if (extra[kConfigFile].empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is a TorchScript file but not a DGSR artifact (no ", kConfigFile, ")"));
-  }
-  auto config_json = JsonObject::Parse(extra[kConfigFile]);
-  if (!config_json.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": bad config: ", config_json.status().message()));
-  auto version = config_json->GetNumber("format_version");
-  if (!version || static_cast<int>(*version) != kFormatVersion) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": unsupported DGSR artifact format version (expected ", kFormatVersion, ")"));
-  }
-  auto config = DgsrConfig::FromJson(*config_json);
+  ASSIGN_OR_RETURN(LoadedArtifact a, LoadArtifact(path, device, kFormat));
+  auto config = DgsrConfig::FromJson(a.config);
   if (!config.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", config.status().message()));
-  for (const char* method : {"forward", "score_all", "score_items"}) {
-    if (!m.find_method(method)) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": artifact lacks method ", method));
-    }
-  }
-  auto net = std::unique_ptr<DgsrNetwork>(new DgsrNetwork(*config, std::move(m), device));
-  if (!extra[kMetadataFile].empty()) {
-    auto metadata = JsonObject::Parse(extra[kMetadataFile]);
-    if (!metadata.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": bad metadata: ", metadata.status().message()));
-    net->metadata_ = *std::move(metadata);
-  }
-  net->module_.eval();
+  auto net = std::unique_ptr<DgsrNetwork>(new DgsrNetwork(*config, std::move(a.module), device));
+  net->metadata_ = std::move(a.metadata);
   return net;
 }
 
 absl::Status DgsrNetwork::Save(const std::string& path, const JsonObject& metadata) const {
-  JsonObject config = config_.ToJson();
-  config.Set("format_version", kFormatVersion);
-  torch::jit::ExtraFilesMap extra{{kConfigFile, config.Dump()}, {kMetadataFile, metadata.Dump()}};
-  try {
-    module_.save(path, extra);
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("cannot save model to ", path, ": ", e.what_without_backtrace()));
-  }
-  return absl::OkStatus();
+  return SaveArtifact(module_, path, kFormat, config_.ToJson(), metadata);
 }
 
 std::vector<torch::Tensor> DgsrNetwork::Parameters() {
@@ -251,7 +215,7 @@ absl::StatusOr<torch::Tensor> DgsrNetwork::Represent(const BlockTensors& b) {
   try {
     return RepresentUnchecked(b);
   } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat("model forward failed: ", e.what_without_backtrace()));
+    return absl::InvalidArgumentError(absl::StrCat("model forward failed: ", TorchErrorMessage(e)));
   }
 }
 

@@ -7,19 +7,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "model/artifact.h"
 
 namespace dgsr::model {
 namespace {
 
-constexpr int kFormatVersion = 1;
-constexpr char kConfigFile[] = "sasrec/config.json";
-constexpr char kMetadataFile[] = "sasrec/metadata.json";
+const ArtifactFormat kFormat{"SASRec", "sasrec/config.json", "sasrec/metadata.json", /*version=*/1,
+                             {"forward", "represent", "score_all"}};
 
 torch::Tensor XavierNormal(int64_t fan_in, int64_t fan_out, std::vector<int64_t> shape) {
   return torch::randn(shape) * std::sqrt(2.0 / static_cast<double>(fan_in + fan_out));
 }
 
-std::string FirstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 }  // namespace
 
@@ -129,33 +128,10 @@ absl::StatusOr<std::unique_ptr<SasRecNetwork>> SasRecNetwork::Create(const SasRe
 
 absl::StatusOr<std::unique_ptr<SasRecNetwork>> SasRecNetwork::Load(const std::string& path,
                                                                    const torch::Device& device) {
-  if (!std::filesystem::exists(path)) return absl::NotFoundError(absl::StrCat("no model artifact at ", path));
-  torch::jit::ExtraFilesMap extra{{kConfigFile, ""}, {kMetadataFile, ""}};
-  torch::jit::Module m;
-  try {
-    m = torch::jit::load(path, device, extra);
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(absl::StrCat("cannot load model artifact ", path, ": ",
-                                            FirstLine(e.what_without_backtrace())));
-  }
-  if (extra[kConfigFile].empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, " is a TorchScript file but not a SASRec artifact (no ", kConfigFile, ")"));
-  }
-  auto config_json = JsonObject::Parse(extra[kConfigFile]);
-  if (!config_json.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": bad config: ", config_json.status().message()));
-  }
-  auto version = config_json->GetNumber("format_version");
-  if (!version || static_cast<int>(*version) != kFormatVersion) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": unsupported SASRec artifact format version (expected ", kFormatVersion, ")"));
-  }
-  auto config = SasRecConfig::FromJson(*config_json);
+  ASSIGN_OR_RETURN(LoadedArtifact a, LoadArtifact(path, device, kFormat));
+  auto config = SasRecConfig::FromJson(a.config);
   if (!config.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", config.status().message()));
-  for (const char* method : {"forward", "represent", "score_all"}) {
-    if (!m.find_method(method)) return absl::InvalidArgumentError(absl::StrCat(path, ": artifact lacks method ", method));
-  }
+  const torch::jit::Module& m = a.module;
   auto shape_is = [&](const char* name, std::vector<int64_t> shape) {
     return m.hasattr(name) && m.attr(name).isTensor() && m.attr(name).toTensor().sizes().vec() == shape;
   };
@@ -164,28 +140,13 @@ absl::StatusOr<std::unique_ptr<SasRecNetwork>> SasRecNetwork::Load(const std::st
       !shape_is("position_embedding", {config->max_len, d}) || !shape_is("attn_wq", {config->blocks, d, d})) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": tensors disagree with the stored SASRec config"));
   }
-  auto net = std::unique_ptr<SasRecNetwork>(new SasRecNetwork(*config, std::move(m), device));
-  if (!extra[kMetadataFile].empty()) {
-    auto metadata = JsonObject::Parse(extra[kMetadataFile]);
-    if (!metadata.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": bad metadata: ", metadata.status().message()));
-    }
-    net->metadata_ = *std::move(metadata);
-  }
-  net->module_.eval();
+  auto net = std::unique_ptr<SasRecNetwork>(new SasRecNetwork(*config, std::move(a.module), device));
+  net->metadata_ = std::move(a.metadata);
   return net;
 }
 
 absl::Status SasRecNetwork::Save(const std::string& path, const JsonObject& metadata) const {
-  JsonObject config = config_.ToJson();
-  config.Set("format_version", kFormatVersion);
-  torch::jit::ExtraFilesMap extra{{kConfigFile, config.Dump()}, {kMetadataFile, metadata.Dump()}};
-  try {
-    module_.save(path, extra);
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("cannot save model to ", path, ": ", FirstLine(e.what_without_backtrace())));
-  }
-  return absl::OkStatus();
+  return SaveArtifact(module_, path, kFormat, config_.ToJson(), metadata);
 }
 
 std::vector<torch::Tensor> SasRecNetwork::Parameters() {
@@ -223,7 +184,7 @@ absl::StatusOr<torch::Tensor> SasRecNetwork::Forward(const torch::Tensor& seq) {
   try {
     return ForwardUnchecked(seq);
   } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat("SASRec forward failed: ", FirstLine(e.what_without_backtrace())));
+    return absl::InvalidArgumentError(absl::StrCat("SASRec forward failed: ", TorchErrorMessage(e)));
   }
 }
 
@@ -232,7 +193,7 @@ absl::StatusOr<torch::Tensor> SasRecNetwork::Represent(const torch::Tensor& seq)
   try {
     return RepresentUnchecked(seq);
   } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat("SASRec forward failed: ", FirstLine(e.what_without_backtrace())));
+    return absl::InvalidArgumentError(absl::StrCat("SASRec forward failed: ", TorchErrorMessage(e)));
   }
 }
 
