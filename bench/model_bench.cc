@@ -133,17 +133,19 @@ int RunSamplerBench(const std::vector<std::string>&) {
       const int n = pruned ? count : std::max(200, count / 50);
       auto reqs = Requests(split.train, n, 7);
       model::Blocks blocks;
-      int64_t edges = 0;
+      int64_t edges = 0, slots = 0;
       auto start = Clock::now();
       for (size_t b = 0; b < reqs.size(); b += 50) {
         sampler.SampleBatch(view, std::span(reqs).subspan(b, std::min<size_t>(50, reqs.size() - b)), &blocks);
         edges += blocks.num_edges();
+        slots += static_cast<int64_t>(blocks.user_nbr.size() + blocks.item_nbr.size());
       }
       double rate = n / Seconds(Clock::now() - start);
       std::printf("%-8d %-8s %14.0f %12.1f\n", m, pruned ? "pruned" : "full", rate, static_cast<double>(edges) / n);
       const std::string key = absl::StrCat("m", m, pruned ? "_pruned" : "_full");
       out.Set(key + "_subgraphs_per_s", rate).Set(key + "_edges_per_sample", static_cast<double>(edges) / n);
       if (m == 3 && pruned) out.Set("subgraphs_per_s_per_core", rate);
+      if (pruned) out.Set(key + "_padded_slot_use", static_cast<double>(edges) / std::max<int64_t>(slots, 1));
     }
   }
   out.Set("reference_python_prototype_subgraphs_per_s", 42000);
