@@ -45,7 +45,18 @@ double Percentile(std::vector<double> v, double p) {
 struct Loaded {
   BenchDataset data;
   trainer::Split split;
+  model::DgsrConfig config;  // --bench_preset/--bench_layers/--bench_order over the split's ids
 };
+
+absl::StatusOr<model::DgsrConfig> BenchConfig(const trainer::Split& split) {
+  auto c = model::PresetByName(absl::GetFlag(FLAGS_bench_preset));
+  if (!c.ok()) return c.status();
+  c->num_users = split.num_users;
+  c->num_items = split.num_items;
+  c->layers = absl::GetFlag(FLAGS_bench_layers);
+  c->sampler_order = absl::GetFlag(FLAGS_bench_order);
+  return c;
+}
 
 absl::StatusOr<Loaded> Load() {
   auto data = LoadBenchDataset(absl::GetFlag(FLAGS_bench_dataset));
@@ -55,7 +66,9 @@ absl::StatusOr<Loaded> Load() {
   std::printf("dataset %s: %lld users, %lld items, %lld interactions; %zu training samples\n",
               data->name.c_str(), static_cast<long long>(data->users), static_cast<long long>(data->items),
               static_cast<long long>(data->interactions), split->train.size());
-  return Loaded{*std::move(data), *std::move(split)};
+  auto config = BenchConfig(*split);
+  if (!config.ok()) return config.status();
+  return Loaded{*std::move(data), *std::move(split), *config};
 }
 
 std::vector<model::SampleRequest> Requests(const std::vector<trainer::Sample>& samples, size_t count, uint64_t seed) {
@@ -93,15 +106,6 @@ double EstimateForwardFlops(const model::Blocks& b, const model::DgsrConfig& c) 
   return flops;
 }
 
-absl::StatusOr<model::DgsrConfig> BenchConfig(const trainer::Split& split) {
-  auto c = model::PresetByName(absl::GetFlag(FLAGS_bench_preset));
-  if (!c.ok()) return c.status();
-  c->num_users = split.num_users;
-  c->num_items = split.num_items;
-  c->layers = absl::GetFlag(FLAGS_bench_layers);
-  c->sampler_order = absl::GetFlag(FLAGS_bench_order);
-  return c;
-}
 
 int Fail(const absl::Status& s) {
   std::fprintf(stderr, "dgsr bench: %s\n", s.ToString().c_str());
@@ -158,8 +162,7 @@ int RunModelBench(const std::vector<std::string>&) {
   auto loaded = Load();
   if (!loaded.ok()) return Fail(loaded.status());
   const auto& split = loaded->split;
-  auto config = BenchConfig(split);
-  if (!config.ok()) return Fail(config.status());
+  const model::DgsrConfig* config = &loaded->config;
   model::ConfigureTorchRuntime(absl::GetFlag(FLAGS_bench_threads));
   auto net = model::DgsrNetwork::Create(*config, 1);
   if (!net.ok()) return Fail(net.status());
@@ -330,8 +333,7 @@ int RunTrainBench(const std::vector<std::string>&) {
   auto loaded = Load();
   if (!loaded.ok()) return Fail(loaded.status());
   const auto& split = loaded->split;
-  auto config = BenchConfig(split);
-  if (!config.ok()) return Fail(config.status());
+  const model::DgsrConfig* config = &loaded->config;
   trainer::TrainOptions options;
   options.epochs = 1;
   options.torch_threads = absl::GetFlag(FLAGS_bench_threads);
