@@ -1,5 +1,6 @@
 // dgsr train: trains DGSR on a store snapshot, evaluates it honestly, and exports a new version.
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,10 @@ absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::Stor
 // Prints the chosen epoch's validation and test metrics and, with --popularity, the popularity
 // baseline's on the same test samples; returns them as one JSON object ("test_*", "valid_*",
 // "popularity_test_*"). Shared with cli/cmd_train_sasrec.cc.
+// Records the snapshot and id spaces in `summary`, writes <run_dir>/summary.json, exports through
+// `export_model` when --model_dir is set, and prints the summary. Shared with cmd_train_sasrec.cc.
+absl::Status PublishRun(JsonObject summary, const store::StoreInfo& info, const trainer::Split& split,
+                        const std::function<absl::StatusOr<std::string>(const JsonObject&)>& export_model);
 JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResult& valid,
                             const trainer::EvalResult& test, const trainer::EvalOptions& eval);
 
@@ -130,21 +135,27 @@ absl::Status Train() {
   summary.Set("train_seconds", result.train_seconds).Set("seed", static_cast<int64_t>(opt.seed));
   summary.Set("eval_seed", static_cast<int64_t>(opt.eval.seed)).Set("dataset", absl::GetFlag(FLAGS_dataset));
   summary.Set("preset", absl::GetFlag(FLAGS_preset));
-  store::StoreInfo info = source.store->info();
+  return PublishRun(std::move(summary), source.store->info(), split, [&](const JsonObject& metadata) {
+    return trainer::ExportModel(absl::GetFlag(FLAGS_model_dir), *result.network, metadata);
+  });
+}
+
+}  // namespace
+
+absl::Status PublishRun(JsonObject summary, const store::StoreInfo& info, const trainer::Split& split,
+                        const std::function<absl::StatusOr<std::string>(const JsonObject&)>& export_model) {
   summary.Set("snapshot_id", info.snapshot_id).Set("store_id", info.store_id);
   summary.Set("snapshot_events", info.num_events);
   summary.Set("num_users", split.num_users).Set("num_items", split.num_items);
+  const std::string run_dir = absl::GetFlag(FLAGS_run_dir);
   if (!run_dir.empty()) RETURN_IF_ERROR(WriteFileAtomic(run_dir + "/summary.json", summary.Dump() + "\n"));
-  const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
-  if (!model_dir.empty()) {
-    ASSIGN_OR_RETURN(std::string dir, trainer::ExportModel(model_dir, *result.network, summary));
+  if (!absl::GetFlag(FLAGS_model_dir).empty()) {
+    ASSIGN_OR_RETURN(std::string dir, export_model(summary));
     std::printf("exported %s\n", dir.c_str());
   }
   std::printf("%s\n", summary.Dump().c_str());
   return absl::OkStatus();
 }
-
-}  // namespace
 
 JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResult& valid,
                             const trainer::EvalResult& test, const trainer::EvalOptions& eval) {

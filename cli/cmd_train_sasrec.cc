@@ -2,6 +2,7 @@
 // and metrics as DGSR, and exports it as its own TorchScript model. The flags are defined with
 // the rest of `dgsr train` in cli/cmd_train.cc.
 #include <cstdio>
+#include <functional>
 #include <string>
 
 #include "absl/flags/declare.h"
@@ -38,6 +39,8 @@ namespace dgsr::cli {
 
 // Prints validation, test and (--popularity) popularity metrics; returns them as JSON
 // (cli/cmd_train.cc).
+absl::Status PublishRun(JsonObject summary, const store::StoreInfo& info, const trainer::Split& split,
+                        const std::function<absl::StatusOr<std::string>(const JsonObject&)>& export_model);
 JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResult& valid,
                             const trainer::EvalResult& test, const trainer::EvalOptions& eval);
 
@@ -79,21 +82,14 @@ absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::Stor
   summary.Set("wall_seconds", absl::ToDoubleSeconds(absl::Now() - start));
   summary.Set("seed", static_cast<int64_t>(opt.seed)).Set("eval_seed", static_cast<int64_t>(opt.eval.seed));
   summary.Set("dataset", absl::GetFlag(FLAGS_dataset));
-  summary.Set("snapshot_id", info.snapshot_id).Set("store_id", info.store_id);
-  summary.Set("snapshot_events", info.num_events).Set("snapshot_max_time", info.max_time);
-  summary.Set("num_users", split.num_users).Set("num_items", split.num_items);
+  summary.Set("snapshot_max_time", info.max_time);
   const JsonObject config_json = config.ToJson();
   for (const auto& [k, v] : config_json.entries()) {
     std::visit([&](const auto& value) { summary.Set("sasrec." + k, value); }, v);
   }
-  if (!run_dir.empty()) RETURN_IF_ERROR(WriteFileAtomic(run_dir + "/summary.json", summary.Dump() + "\n"));
-  const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
-  if (!model_dir.empty()) {
-    ASSIGN_OR_RETURN(std::string dir, trainer::ExportSasRec(model_dir, *result.network, summary));
-    std::printf("exported %s\n", dir.c_str());
-  }
-  std::printf("%s\n", summary.Dump().c_str());
-  return absl::OkStatus();
+  return PublishRun(std::move(summary), info, split, [&](const JsonObject& metadata) {
+    return trainer::ExportSasRec(absl::GetFlag(FLAGS_model_dir), *result.network, metadata);
+  });
 }
 
 }  // namespace dgsr::cli
