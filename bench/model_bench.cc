@@ -24,6 +24,7 @@ ABSL_FLAG(std::string, bench_dataset, "amazon-games-sasrec", "dataset folder in 
 ABSL_FLAG(std::string, bench_preset, "paper", "model preset for bench model/train: paper or authors");
 ABSL_FLAG(int, bench_layers, 2, "L for bench model/train");
 ABSL_FLAG(int, bench_order, 3, "m for bench model/train");
+ABSL_FLAG(int, bench_batch_size, 50, "training batch size for bench model/train (the prototype used 50)");
 ABSL_FLAG(int, bench_threads, 1, "libtorch threads for bench model (the issue's figures are per core)");
 ABSL_FLAG(int, bench_samples, 20000, "sub-graphs per setting for bench sampler");
 ABSL_FLAG(int, bench_steps, 30, "training steps timed by bench model/train");
@@ -55,6 +56,7 @@ absl::StatusOr<model::DgsrConfig> BenchConfig(const trainer::Split& split) {
   c->num_items = split.num_items;
   c->layers = absl::GetFlag(FLAGS_bench_layers);
   c->sampler_order = absl::GetFlag(FLAGS_bench_order);
+  c->batch_size = absl::GetFlag(FLAGS_bench_batch_size);
   return c;
 }
 

@@ -5,11 +5,13 @@
 
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
+#include <torch/csrc/jit/frontend/resolver.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "model/artifact.h"
+#include "model/gather_ops.h"
 
 namespace dgsr::model {
 namespace {
@@ -72,16 +74,97 @@ BlockTensors ToTensors(const Blocks& b, const DgsrConfig& config, const torch::D
   return t;
 }
 
-absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Create(const DgsrConfig& config,
-                                                                 uint64_t seed) {
+namespace {
+
+// The two variants of the neighbour gathers (see model/gather_ops.h), appended to Source().
+// Portable: stock ops only, so an artifact loads in any runtime; fused: the CPU kernels.
+constexpr char kPortableGathers[] = R"TS(
+
+def gather_dot(self, q: Tensor, k_src: Tensor, nbr: Tensor, length: Tensor):
+    # e[r, j] = q_r . k_src[nbr[r, j]]  (padding slots hold garbage; callers mask them)
+    kn = k_src.index_select(0, nbr.reshape(-1)).view(nbr.size(0), nbr.size(1), k_src.size(1))
+    return (kn * q.unsqueeze(1)).sum(2)
+
+
+def gather_sum(self, w: Tensor, k_src: Tensor, nbr: Tensor, length: Tensor):
+    # out_r = sum_j w[r, j] k_src[nbr[r, j]]  (callers give padding slots zero weight)
+    kn = k_src.index_select(0, nbr.reshape(-1)).view(nbr.size(0), nbr.size(1), k_src.size(1))
+    return (w.unsqueeze(2) * kn).sum(1)
+)TS";
+
+constexpr char kFusedGathers[] = R"TS(
+
+def gather_dot(self, q: Tensor, k_src: Tensor, nbr: Tensor, length: Tensor):
+    return dgsr_ops.gather_dot(q, k_src, nbr, length)
+
+
+def gather_sum(self, w: Tensor, k_src: Tensor, nbr: Tensor, length: Tensor):
+    return dgsr_ops.gather_sum(w, k_src, nbr, length)
+)TS";
+
+// Resolves `torch` as the stock resolver does, and `dgsr_ops` to the dgsr:: operator namespace
+// (Module::define's default resolver knows only aten).
+struct FusedOpsResolver : torch::jit::Resolver {
+  std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name, torch::jit::GraphFunction&,
+                                                         const torch::jit::SourceRange&) override {
+    if (name == "torch") return std::make_shared<torch::jit::BuiltinModule>("aten");
+    if (name == "dgsr_ops") return std::make_shared<torch::jit::BuiltinModule>("dgsr");
+    return nullptr;
+  }
+  c10::TypePtr resolveType(const std::string&, const torch::jit::SourceRange&) override { return nullptr; }
+};
+
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+// A module with `params` (registered in this order; tensors shared, not copied), the config as
+// attributes, and the network's methods with the chosen gather kernels.
+torch::jit::Module Assemble(const DgsrConfig& config, const NamedTensors& params, GatherKernels kernels) {
+  torch::jit::Module m("DgsrNetwork");
+  for (const auto& [name, value] : params) m.register_parameter(name, value, /*is_buffer=*/false);
+  auto attr_int = [&](const char* name, int64_t v) { m.register_attribute(name, c10::IntType::get(), v); };
+  auto attr_bool = [&](const char* name, bool v) { m.register_attribute(name, c10::BoolType::get(), v); };
+  auto attr_float = [&](const char* name, double v) { m.register_attribute(name, c10::FloatType::get(), v); };
+  attr_bool("training", false);  // nn.Module semantics: Module::train() flips it.
+  attr_int("cfg_num_items", config.num_items);
+  attr_int("cfg_layers", config.layers);
+  attr_int("cfg_max_neighbors", config.max_neighbors);
+  attr_int("cfg_propagation", static_cast<int64_t>(config.propagation));
+  attr_int("cfg_local", static_cast<int64_t>(config.local));
+  attr_int("cfg_aggregation", static_cast<int64_t>(config.aggregation));
+  attr_int("cfg_update", static_cast<int64_t>(config.update));
+  attr_bool("cfg_layer_map", config.layer_map);
+  attr_bool("cfg_include_layer0", config.include_layer0);
+  attr_bool("cfg_last_item", config.last_item);
+  attr_float("cfg_feat_dropout", config.feat_dropout);
+  attr_float("cfg_attn_dropout", config.attn_dropout);
+  if (kernels == GatherKernels::kFused) {
+    GatherOpsRegistered();  // keeps the op library linked in
+    m.define(absl::StrCat(DgsrNetwork::Source(), kFusedGathers), std::make_shared<FusedOpsResolver>());
+  } else {
+    m.define(absl::StrCat(DgsrNetwork::Source(), kPortableGathers));
+  }
+  m.eval();
+  return m;
+}
+
+NamedTensors ParametersOf(const torch::jit::Module& m) {
+  NamedTensors out;
+  for (const auto& p : m.named_parameters(/*recurse=*/false)) out.emplace_back(p.name, p.value);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Create(const DgsrConfig& config, uint64_t seed,
+                                                                 GatherKernels kernels) {
   RETURN_IF_ERROR(config.Validate());
   torch::NoGradGuard no_grad;
   torch::manual_seed(seed);
   const int64_t d = config.dim, L = config.layers, n = config.max_neighbors;
   try {
-    torch::jit::Module m("DgsrNetwork");
-    auto param = [&](const char* name, torch::Tensor value) {
-      m.register_parameter(name, value.set_requires_grad(true), /*is_buffer=*/false);
+    NamedTensors params;
+    auto param = [&](const std::string& name, torch::Tensor value) {
+      params.emplace_back(name, value.set_requires_grad(true));
     };
     torch::Tensor users = XavierNormal(config.num_users, d, {config.num_users + 1, d});
     torch::Tensor items = XavierNormal(config.num_items, d, {config.num_items + 1, d});
@@ -99,10 +182,10 @@ absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Create(const DgsrConfi
     param("gat_item", XavierNormal(2 * d, 1, {L, 2 * d}));
     const double gru_bound = 1.0 / std::sqrt(static_cast<double>(d));
     for (const char* side : {"user", "item"}) {
-      param(absl::StrCat("gru_", side, "_wih").c_str(), Uniform(gru_bound, {L, 3 * d, d}));
-      param(absl::StrCat("gru_", side, "_whh").c_str(), Uniform(gru_bound, {L, 3 * d, d}));
-      param(absl::StrCat("gru_", side, "_bih").c_str(), Uniform(gru_bound, {L, 3 * d}));
-      param(absl::StrCat("gru_", side, "_bhh").c_str(), Uniform(gru_bound, {L, 3 * d}));
+      param(absl::StrCat("gru_", side, "_wih"), Uniform(gru_bound, {L, 3 * d, d}));
+      param(absl::StrCat("gru_", side, "_whh"), Uniform(gru_bound, {L, 3 * d, d}));
+      param(absl::StrCat("gru_", side, "_bih"), Uniform(gru_bound, {L, 3 * d}));
+      param(absl::StrCat("gru_", side, "_bhh"), Uniform(gru_bound, {L, 3 * d}));
     }
     param("w3", XavierNormal(3 * d, d, {L, 3 * d, d}));
     param("w4", XavierNormal(3 * d, d, {L, 3 * d, d}));
@@ -110,26 +193,8 @@ absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Create(const DgsrConfi
     param("wc_item", XavierNormal(2 * d, d, {L, 2 * d, d}));
     const int64_t parts = L + (config.include_layer0 ? 1 : 0) + (config.last_item ? 1 : 0);
     param("w_p", XavierNormal(parts * d, d, {parts * d, d}));
-
-    auto attr_int = [&](const char* name, int64_t v) { m.register_attribute(name, c10::IntType::get(), v); };
-    auto attr_bool = [&](const char* name, bool v) { m.register_attribute(name, c10::BoolType::get(), v); };
-    auto attr_float = [&](const char* name, double v) { m.register_attribute(name, c10::FloatType::get(), v); };
-    attr_bool("training", false);  // nn.Module semantics: Module::train() flips it.
-    attr_int("cfg_num_items", config.num_items);
-    attr_int("cfg_layers", L);
-    attr_int("cfg_max_neighbors", n);
-    attr_int("cfg_propagation", static_cast<int64_t>(config.propagation));
-    attr_int("cfg_local", static_cast<int64_t>(config.local));
-    attr_int("cfg_aggregation", static_cast<int64_t>(config.aggregation));
-    attr_int("cfg_update", static_cast<int64_t>(config.update));
-    attr_bool("cfg_layer_map", config.layer_map);
-    attr_bool("cfg_include_layer0", config.include_layer0);
-    attr_bool("cfg_last_item", config.last_item);
-    attr_float("cfg_feat_dropout", config.feat_dropout);
-    attr_float("cfg_attn_dropout", config.attn_dropout);
-    m.define(Source());
-    m.eval();
-    return std::unique_ptr<DgsrNetwork>(new DgsrNetwork(config, std::move(m), torch::kCPU));
+    return std::unique_ptr<DgsrNetwork>(
+        new DgsrNetwork(config, Assemble(config, params, kernels), torch::kCPU, kernels));
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("building the DGSR TorchScript module failed: ", TorchErrorMessage(e)));
   }
@@ -140,13 +205,34 @@ absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Load(const std::string
   ASSIGN_OR_RETURN(LoadedArtifact a, LoadArtifact(path, device, kFormat));
   auto config = DgsrConfig::FromJson(a.config);
   if (!config.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", config.status().message()));
-  auto net = std::unique_ptr<DgsrNetwork>(new DgsrNetwork(*config, std::move(a.module), device));
+  std::unique_ptr<DgsrNetwork> net;
+  if (device.is_cpu()) {
+    // The same parameters behind the fused CPU kernels.
+    try {
+      net.reset(new DgsrNetwork(*config, Assemble(*config, ParametersOf(a.module), GatherKernels::kFused),
+                                device, GatherKernels::kFused));
+    } catch (const c10::Error& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": parameters do not fit this DGSR version: ", TorchErrorMessage(e)));
+    }
+  } else {
+    net.reset(new DgsrNetwork(*config, std::move(a.module), device, GatherKernels::kPortable));
+  }
   net->metadata_ = std::move(a.metadata);
   return net;
 }
 
 absl::Status DgsrNetwork::Save(const std::string& path, const JsonObject& metadata) const {
-  return SaveArtifact(module_, path, kFormat, config_.ToJson(), metadata);
+  if (kernels_ == GatherKernels::kPortable) {
+    return SaveArtifact(module_, path, kFormat, config_.ToJson(), metadata);
+  }
+  // Artifacts always carry the portable gathers, so that they load in any runtime.
+  try {
+    torch::jit::Module portable = Assemble(config_, ParametersOf(module_), GatherKernels::kPortable);
+    return SaveArtifact(portable, path, kFormat, config_.ToJson(), metadata);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("saving ", path, ": ", TorchErrorMessage(e)));
+  }
 }
 
 std::vector<torch::Tensor> DgsrNetwork::Parameters() {

@@ -59,23 +59,31 @@ struct BlockTensors {
 
 BlockTensors ToTensors(const Blocks& blocks, const DgsrConfig& config, const torch::Device& device);
 
+// Which implementation of the neighbour gathers a network runs (model/gather_ops.h): the fused
+// CPU kernels (fast training and CPU inference), or stock ops only (what artifacts store, so that
+// they load in any runtime, Python and CUDA included). Both compute the same function.
+enum class GatherKernels { kPortable, kFused };
+
 class DgsrNetwork {
  public:
   // A freshly initialised network (Xavier-normal weights, as the authors' code; GRU weights
   // uniform(±d^-1/2) as PyTorch's default). InvalidArgument if the config is invalid.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<DgsrNetwork>> Create(const DgsrConfig& config,
-                                                                         uint64_t seed);
-  // Loads an artifact written by Save(). NotFound, DataLoss (unreadable), InvalidArgument
-  // (not a DGSR artifact, or an incompatible version).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<DgsrNetwork>> Create(
+      const DgsrConfig& config, uint64_t seed, GatherKernels kernels = GatherKernels::kFused);
+  // Loads an artifact written by Save(); on CPU it runs the fused kernels, elsewhere the stored
+  // portable code. NotFound, DataLoss (unreadable), InvalidArgument (not a DGSR artifact, or an
+  // incompatible version).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<DgsrNetwork>> Load(const std::string& path,
                                                                        const torch::Device& device);
-  // Writes the artifact (not atomically; the trainer's exporter handles atomic publication).
+  // Writes the artifact, always with the portable kernels (not atomically; the trainer's exporter
+  // handles atomic publication).
   [[nodiscard]] absl::Status Save(const std::string& path, const JsonObject& metadata) const;
 
   const DgsrConfig& config() const { return config_; }
   const JsonObject& metadata() const { return metadata_; }
   torch::jit::Module& module() { return module_; }
   torch::Device device() const { return device_; }
+  GatherKernels kernels() const { return kernels_; }
   std::vector<torch::Tensor> Parameters();
 
   void SetTraining(bool training);
@@ -92,17 +100,18 @@ class DgsrNetwork {
   // Validates blocks against this network (shapes, dtypes, index ranges).
   [[nodiscard]] absl::Status ValidateBlocks(const BlockTensors& blocks) const;
 
-  // The TorchScript source compiled into every network.
+  // The TorchScript source compiled into every network (plus one variant of gather_dot/gather_sum).
   static const char* Source();
 
  private:
-  DgsrNetwork(DgsrConfig config, torch::jit::Module module, torch::Device device)
-      : config_(std::move(config)), module_(std::move(module)), device_(device) {}
+  DgsrNetwork(DgsrConfig config, torch::jit::Module module, torch::Device device, GatherKernels kernels)
+      : config_(std::move(config)), module_(std::move(module)), device_(device), kernels_(kernels) {}
 
   DgsrConfig config_;
   JsonObject metadata_;
   torch::jit::Module module_;
   torch::Device device_;
+  GatherKernels kernels_;
 };
 
 }  // namespace dgsr::model

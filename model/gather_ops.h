@@ -1,0 +1,40 @@
+// Fused neighbour-gather kernels for the DGSR network on CPU (TorchScript ops dgsr::gather_dot and
+// dgsr::gather_sum, with autograd).
+//
+// Every DGSR aggregation reads, for each destination row r, the rows of a source table K picked by
+// a right-padded neighbour list nbr[r, 0..length[r]). Written with stock ops that means building a
+// [rows x width x d] tensor of gathered neighbours (K.index_select(nbr)) and multiplying it, which
+// streams hundreds of MB per training step. These two kernels read K's rows in place instead:
+//
+//   gather_dot(q [R, d], K [S, d], nbr [R, W], length [R]) -> e [R, W]
+//       e[r, j] = q_r . K[nbr[r, j]]  for j < length[r], 0 for padding
+//   gather_sum(w [R, W], K [S, d], nbr [R, W], length [R]) -> out [R, d]
+//       out_r = sum_{j < length[r]} w[r, j] K[nbr[r, j]]   (padding ignored)
+//
+// Both are differentiable in their float inputs (q, K, w). Results are deterministic: rows are
+// computed independently, and the gradient scatter into K runs in one fixed order.
+// Inputs: float32 or float64, CPU, nbr/length int64; a padded slot's index is never read; an index
+// outside [0, S) in a valid slot is an error (c10::Error), not a read out of bounds.
+//
+// The TorchScript network calls them only in the "fused" kernel variant (model/dgsr_network.cc);
+// saved artifacts always use the portable stock-op variant, so they load anywhere (Python, CUDA).
+#ifndef DGSR_MODEL_GATHER_OPS_H_
+#define DGSR_MODEL_GATHER_OPS_H_
+
+#include <torch/script.h>
+
+namespace dgsr::model {
+
+// The same computations as the TorchScript ops, callable from C++ (with autograd).
+torch::Tensor GatherDot(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& nbr,
+                        const torch::Tensor& length);
+torch::Tensor GatherSum(const torch::Tensor& w, const torch::Tensor& k, const torch::Tensor& nbr,
+                        const torch::Tensor& length);
+
+// True once the ops are registered with the TorchScript runtime (always, after static init; calling
+// it also keeps the registering object file linked in).
+bool GatherOpsRegistered();
+
+}  // namespace dgsr::model
+
+#endif  // DGSR_MODEL_GATHER_OPS_H_
