@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "model/artifact.h"
-#include "model/gather_ops.h"
+#include "model/fused_ops.h"
 
 namespace dgsr::model {
 namespace {
@@ -76,7 +76,7 @@ BlockTensors ToTensors(const Blocks& b, const DgsrConfig& config, const torch::D
 
 namespace {
 
-// The two variants of the neighbour gathers (see model/gather_ops.h), appended to Source().
+// The two variants of the neighbour gathers and dropout (see model/fused_ops.h), appended to Source().
 // Portable: stock ops only, so an artifact loads in any runtime; fused: the CPU kernels.
 constexpr char kPortableGathers[] = R"TS(
 
@@ -90,6 +90,10 @@ def gather_sum(self, w: Tensor, k_src: Tensor, nbr: Tensor, length: Tensor):
     # out_r = sum_j w[r, j] k_src[nbr[r, j]]  (callers give padding slots zero weight)
     kn = k_src.index_select(0, nbr.reshape(-1)).view(nbr.size(0), nbr.size(1), k_src.size(1))
     return (w.unsqueeze(2) * kn).sum(1)
+
+
+def dropout(self, x: Tensor, p: float):
+    return torch.dropout(x, p, self.training)
 )TS";
 
 constexpr char kFusedGathers[] = R"TS(
@@ -100,6 +104,12 @@ def gather_dot(self, q: Tensor, k_src: Tensor, nbr: Tensor, length: Tensor):
 
 def gather_sum(self, w: Tensor, k_src: Tensor, nbr: Tensor, length: Tensor):
     return dgsr_ops.gather_sum(w, k_src, nbr, length)
+
+
+def dropout(self, x: Tensor, p: float):
+    if self.training and p > 0.0:
+        return dgsr_ops.dropout(x, p, True)
+    return x
 )TS";
 
 // Resolves `torch` as the stock resolver does, and `dgsr_ops` to the dgsr:: operator namespace
@@ -138,7 +148,7 @@ torch::jit::Module Assemble(const DgsrConfig& config, const NamedTensors& params
   attr_float("cfg_feat_dropout", config.feat_dropout);
   attr_float("cfg_attn_dropout", config.attn_dropout);
   if (kernels == GatherKernels::kFused) {
-    GatherOpsRegistered();  // keeps the op library linked in
+    FusedOpsRegistered();  // keeps the op library linked in
     m.define(absl::StrCat(DgsrNetwork::Source(), kFusedGathers), std::make_shared<FusedOpsResolver>());
   } else {
     m.define(absl::StrCat(DgsrNetwork::Source(), kPortableGathers));

@@ -59,7 +59,7 @@ struct BlockTensors {
 
 BlockTensors ToTensors(const Blocks& blocks, const DgsrConfig& config, const torch::Device& device);
 
-// Which implementation of the neighbour gathers a network runs (model/gather_ops.h): the fused
+// Which implementation of the neighbour gathers a network runs (model/fused_ops.h): the fused
 // CPU kernels (fast training and CPU inference), or stock ops only (what artifacts store, so that
 // they load in any runtime, Python and CUDA included). Both compute the same function.
 enum class GatherKernels { kPortable, kFused };

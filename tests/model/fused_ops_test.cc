@@ -1,6 +1,6 @@
-// The fused gather kernels (model/gather_ops.h) against the stock-op formulas, values and
+// The fused gather kernels (model/fused_ops.h) against the stock-op formulas, values and
 // gradients; and the fused and portable networks against each other.
-#include "model/gather_ops.h"
+#include "model/fused_ops.h"
 
 #include <random>
 
@@ -35,7 +35,7 @@ torch::Tensor Gathered(const Case& c) {
   return c.k.index_select(0, c.nbr.reshape(-1)).view({c.nbr.size(0), c.nbr.size(1), c.k.size(1)});
 }
 
-TEST(GatherOpsTest, GatherDotMatchesStockOpsInValueAndGradient) {
+TEST(FusedOpsTest, GatherDotMatchesStockOpsInValueAndGradient) {
   Case c = RandomCase(37, 6, 11, 5, 1);
   torch::Tensor fused = GatherDot(c.q, c.k, c.nbr, c.length);
   torch::Tensor ref = (Gathered(c) * c.q.unsqueeze(1)).sum(2) * c.valid.to(torch::kDouble);
@@ -47,7 +47,7 @@ TEST(GatherOpsTest, GatherDotMatchesStockOpsInValueAndGradient) {
   for (int i = 0; i < 2; ++i) EXPECT_LT((gf[i] - gr[i]).abs().max().item<double>(), 1e-12) << "grad " << i;
 }
 
-TEST(GatherOpsTest, GatherSumMatchesStockOpsInValueAndGradient) {
+TEST(FusedOpsTest, GatherSumMatchesStockOpsInValueAndGradient) {
   Case c = RandomCase(41, 7, 9, 4, 2);
   torch::Tensor fused = GatherSum(c.w, c.k, c.nbr, c.length);
   torch::Tensor ref = (c.w.unsqueeze(2) * Gathered(c)).sum(1);
@@ -60,7 +60,7 @@ TEST(GatherOpsTest, GatherSumMatchesStockOpsInValueAndGradient) {
   EXPECT_LT((gf[1] - gr[1]).abs().max().item<double>(), 1e-12);
 }
 
-TEST(GatherOpsTest, PassesTorchGradcheckInDouble) {
+TEST(FusedOpsTest, PassesTorchGradcheckInDouble) {
   Case c = RandomCase(9, 4, 5, 3, 3);
   auto dot = [&](const torch::Tensor& q, const torch::Tensor& k) { return GatherDot(q, k, c.nbr, c.length); };
   auto sum = [&](const torch::Tensor& w, const torch::Tensor& k) { return GatherSum(w, k, c.nbr, c.length); };
@@ -89,7 +89,7 @@ TEST(GatherOpsTest, PassesTorchGradcheckInDouble) {
   }
 }
 
-TEST(GatherOpsTest, RejectsOutOfRangeIndicesAndBadShapes) {
+TEST(FusedOpsTest, RejectsOutOfRangeIndicesAndBadShapes) {
   Case c = RandomCase(5, 3, 4, 2, 4);
   torch::Tensor bad = c.nbr.clone();
   bad[0][0] = 4;  // == S
@@ -101,6 +101,43 @@ TEST(GatherOpsTest, RejectsOutOfRangeIndicesAndBadShapes) {
   // An out-of-range index in a padding slot is never read.
   torch::Tensor zero = torch::zeros({5}, torch::kInt64);
   EXPECT_NO_THROW(GatherDot(c.q, c.k, bad, zero));
+}
+
+TEST(FusedOpsTest, DropoutKeepsOneMinusPScalesAndIsDeterministicUnderASeed) {
+  torch::Tensor x = torch::randn({1000, 100}).requires_grad_(true);
+  for (double p : {0.1, 0.3, 0.5}) {
+    torch::manual_seed(11);
+    torch::Tensor y = FusedDropout(x, p, true);
+    torch::Tensor kept = y.detach().ne(0);
+    const double keep_rate = kept.to(torch::kDouble).mean().item<double>();
+    EXPECT_NEAR(keep_rate, 1 - p, 0.005) << p;  // 100k Bernoulli draws: sd ~ 0.0015
+    // Kept elements are x / (1 - p).
+    EXPECT_TRUE(torch::allclose(y.detach().masked_select(kept), x.detach().masked_select(kept) / (1 - p)));
+    // Gradient: the same mask and scale.
+    torch::Tensor g = torch::autograd::grad({y}, {x}, {torch::ones_like(y)})[0];
+    EXPECT_TRUE(torch::allclose(g, kept.to(torch::kFloat) / (1 - p)));
+    // Same seed, same mask; another seed, another mask. Neighbouring elements are not correlated.
+    torch::manual_seed(11);
+    EXPECT_TRUE(torch::equal(FusedDropout(x, p, true), y));
+    torch::manual_seed(12);
+    EXPECT_FALSE(torch::equal(FusedDropout(x, p, true), y));
+    torch::Tensor k = kept.to(torch::kDouble).view(-1);
+    const double both = (k.narrow(0, 0, k.numel() - 1) * k.narrow(0, 1, k.numel() - 1)).mean().item<double>();
+    EXPECT_NEAR(both, (1 - p) * (1 - p), 0.01) << p;
+  }
+  // Not training, or p = 0: the identity.
+  EXPECT_TRUE(torch::equal(FusedDropout(x, 0.3, false), x));
+  EXPECT_TRUE(torch::equal(FusedDropout(x, 0.0, true), x));
+  // The mask does not depend on the number of threads.
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  torch::manual_seed(5);
+  torch::Tensor one = FusedDropout(x, 0.3, true);
+  at::set_num_threads(2);
+  torch::manual_seed(5);
+  torch::Tensor two = FusedDropout(x, 0.3, true);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(one, two));
 }
 
 DgsrConfig NetConfig(bool authors) {
@@ -116,7 +153,7 @@ DgsrConfig NetConfig(bool authors) {
 
 // Fused and portable networks built from the same seed: same outputs and same gradients, for
 // both presets and the GAT / GCN propagation variants.
-TEST(GatherOpsTest, FusedAndPortableNetworksAgree) {
+TEST(FusedOpsTest, FusedAndPortableNetworksAgree) {
   std::mt19937 rng(5);
   std::vector<store::Interaction> edges;
   for (int e = 0; e < 500; ++e) edges.push_back({static_cast<store::NodeId>(rng() % 40), static_cast<store::NodeId>(rng() % 30), static_cast<store::Timestamp>(rng() % 1000)});
@@ -155,7 +192,7 @@ TEST(GatherOpsTest, FusedAndPortableNetworksAgree) {
   }
 }
 
-TEST(GatherOpsTest, SavedArtifactsCarryOnlyPortableCode) {
+TEST(FusedOpsTest, SavedArtifactsCarryOnlyPortableCode) {
   testing::TempDir dir;
   auto net = DgsrNetwork::Create(NetConfig(true), 1, GatherKernels::kFused);
   ASSERT_TRUE(net.ok());

@@ -1,5 +1,5 @@
-// Fused neighbour-gather kernels for the DGSR network on CPU (TorchScript ops dgsr::gather_dot and
-// dgsr::gather_sum, with autograd).
+// Fused CPU kernels for the DGSR network (TorchScript ops dgsr::gather_dot, dgsr::gather_sum and
+// dgsr::dropout, with autograd).
 //
 // Every DGSR aggregation reads, for each destination row r, the rows of a source table K picked by
 // a right-padded neighbour list nbr[r, 0..length[r]). Written with stock ops that means building a
@@ -16,10 +16,17 @@
 // Inputs: float32 or float64, CPU, nbr/length int64; a padded slot's index is never read; an index
 // outside [0, S) in a valid slot is an error (c10::Error), not a read out of bounds.
 //
+//   dropout(x, p, train) -> y: inverted dropout (y = x * keep / (1 - p), keep with probability
+//       1 - p), the same distribution as torch.dropout, with a one-pass kernel and a cheap
+//       counter-based generator: libtorch's CPU bernoulli_ draws each element through mt19937
+//       and took a sixth of a training step. Deterministic under torch::manual_seed: each call
+//       draws one 64-bit seed from the default CPU generator; the mask does not depend on the
+//       thread count. Probabilities are quantised to 1/65536.
+//
 // The TorchScript network calls them only in the "fused" kernel variant (model/dgsr_network.cc);
 // saved artifacts always use the portable stock-op variant, so they load anywhere (Python, CUDA).
-#ifndef DGSR_MODEL_GATHER_OPS_H_
-#define DGSR_MODEL_GATHER_OPS_H_
+#ifndef DGSR_MODEL_FUSED_OPS_H_
+#define DGSR_MODEL_FUSED_OPS_H_
 
 #include <torch/script.h>
 
@@ -31,10 +38,12 @@ torch::Tensor GatherDot(const torch::Tensor& q, const torch::Tensor& k, const to
 torch::Tensor GatherSum(const torch::Tensor& w, const torch::Tensor& k, const torch::Tensor& nbr,
                         const torch::Tensor& length);
 
+torch::Tensor FusedDropout(const torch::Tensor& x, double p, bool train);
+
 // True once the ops are registered with the TorchScript runtime (always, after static init; calling
 // it also keeps the registering object file linked in).
-bool GatherOpsRegistered();
+bool FusedOpsRegistered();
 
 }  // namespace dgsr::model
 
-#endif  // DGSR_MODEL_GATHER_OPS_H_
+#endif  // DGSR_MODEL_FUSED_OPS_H_

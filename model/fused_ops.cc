@@ -1,11 +1,15 @@
-#include "model/gather_ops.h"
+#include "model/fused_ops.h"
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 #include <torch/torch.h>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <atomic>
+#include <cmath>
+#include <mutex>
 
 namespace dgsr::model {
 namespace {
@@ -153,6 +157,75 @@ class GatherSumFunction : public torch::autograd::Function<GatherSumFunction> {
   }
 };
 
+// Inverted dropout. Elements are taken in blocks of kDropoutBlock; block b's stream is xorshift64*
+// seeded with splitmix64(seed + b), and each 64-bit draw decides four elements by 16 bits each.
+constexpr int64_t kDropoutBlock = 4096;
+
+inline uint64_t SplitMix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// mask[i] = keep ? 1 / (1 - p) : 0, and y = x * mask.
+void DropoutForward(const Tensor& x, double p, uint64_t seed, Tensor& y, Tensor& mask) {
+  const int64_t n = x.numel();
+  const uint32_t threshold = static_cast<uint32_t>(std::llround(p * 65536.0));  // drop if u16 < threshold
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dgsr_dropout", [&] {
+    const scalar_t scale = static_cast<scalar_t>(1.0 / (1.0 - p));
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    scalar_t* yp = y.data_ptr<scalar_t>();
+    scalar_t* mp = mask.data_ptr<scalar_t>();
+    const int64_t blocks = (n + kDropoutBlock - 1) / kDropoutBlock;
+    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        uint64_t state = SplitMix64(seed + static_cast<uint64_t>(b)) | 1;
+        const int64_t end = std::min(n, (b + 1) * kDropoutBlock);
+        for (int64_t i = b * kDropoutBlock; i < end; i += 4) {
+          state ^= state >> 12;
+          state ^= state << 25;
+          state ^= state >> 27;
+          uint64_t bits = state * 0x2545F4914F6CDD1DULL;
+          for (int64_t k = i; k < std::min(end, i + 4); ++k, bits >>= 16) {
+            const scalar_t m = (bits & 0xFFFF) < threshold ? scalar_t(0) : scale;
+            mp[k] = m;
+            yp[k] = xp[k] * m;
+          }
+        }
+      }
+    });
+  });
+}
+
+class DropoutFunction : public torch::autograd::Function<DropoutFunction> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& x, double p) {
+    TORCH_CHECK(p >= 0 && p < 1, "dropout: p must be in [0, 1)");
+    TORCH_CHECK(x.device().is_cpu(), "dropout: CPU tensors only");
+    uint64_t seed;
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      seed = gen.get<at::CPUGeneratorImpl>()->random64();
+    }
+    Tensor xc = x.contiguous();
+    Tensor y = torch::empty_like(xc), mask = torch::empty_like(xc);
+    DropoutForward(xc, p, seed, y, mask);
+    ctx->save_for_backward({mask});
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return {grads[0] * ctx->get_saved_variables()[0], Tensor()};
+  }
+};
+
+Tensor DropoutOp(const Tensor& x, double p, bool train) {
+  if (!train || p == 0) return x;
+  return DropoutFunction::apply(x, p);
+}
+
 Tensor GatherDotOp(const Tensor& q, const Tensor& k, const Tensor& nbr, const Tensor& length) {
   return GatherDotFunction::apply(q, k, nbr, length);
 }
@@ -167,6 +240,7 @@ Tensor GatherSumOp(const Tensor& w, const Tensor& k, const Tensor& nbr, const Te
 TORCH_LIBRARY(dgsr, m) {
   m.def("gather_dot(Tensor q, Tensor k, Tensor nbr, Tensor length) -> Tensor", &GatherDotOp);
   m.def("gather_sum(Tensor w, Tensor k, Tensor nbr, Tensor length) -> Tensor", &GatherSumOp);
+  m.def("dropout(Tensor x, float p, bool train) -> Tensor", &DropoutOp);
 }
 
 Tensor GatherDot(const Tensor& q, const Tensor& k, const Tensor& nbr, const Tensor& length) {
@@ -177,6 +251,8 @@ Tensor GatherSum(const Tensor& w, const Tensor& k, const Tensor& nbr, const Tens
   return GatherSumOp(w, k, nbr, length);
 }
 
-bool GatherOpsRegistered() { return true; }
+Tensor FusedDropout(const Tensor& x, double p, bool train) { return DropoutOp(x, p, train); }
+
+bool FusedOpsRegistered() { return true; }
 
 }  // namespace dgsr::model
