@@ -76,7 +76,7 @@ BlockTensors ToTensors(const Blocks& b, const DgsrConfig& config, const torch::D
 
 namespace {
 
-// The two variants of the neighbour gathers and dropout (see model/fused_ops.h), appended to Source().
+// The two variants of the neighbour gathers, the packed GRU and dropout (see model/fused_ops.h), appended to Source().
 // Portable: stock ops only, so an artifact loads in any runtime; fused: the CPU kernels.
 constexpr char kPortableGathers[] = R"TS(
 
@@ -94,6 +94,13 @@ def gather_sum(self, w: Tensor, k_src: Tensor, nbr: Tensor, length: Tensor):
 
 def dropout(self, x: Tensor, p: float):
     return torch.dropout(x, p, self.training)
+
+
+def gru_last(self, data: Tensor, batch_sizes: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor):
+    # A packed one-layer GRU; the final state of every row (rows sorted longest first).
+    h0 = torch.zeros(1, int(batch_sizes[0]), w_hh.size(1), dtype=data.dtype, device=data.device)
+    _, h_n = torch.gru(data, batch_sizes, h0, [w_ih, w_hh, b_ih, b_hh], True, 1, 0.0, self.training, False)
+    return h_n[0]
 )TS";
 
 constexpr char kFusedGathers[] = R"TS(
@@ -104,6 +111,10 @@ def gather_dot(self, q: Tensor, k_src: Tensor, nbr: Tensor, length: Tensor):
 
 def gather_sum(self, w: Tensor, k_src: Tensor, nbr: Tensor, length: Tensor):
     return dgsr_ops.gather_sum(w, k_src, nbr, length)
+
+
+def gru_last(self, data: Tensor, batch_sizes: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor):
+    return dgsr_ops.gru_last(data, batch_sizes, w_ih, w_hh, b_ih, b_hh)
 
 
 def dropout(self, x: Tensor, p: float):

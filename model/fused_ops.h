@@ -16,6 +16,10 @@
 // Inputs: float32 or float64, CPU, nbr/length int64; a padded slot's index is never read; an index
 // outside [0, S) in a valid slot is an error (c10::Error), not a read out of bounds.
 //
+//   gru_last(data [N, d_in], batch_sizes [T], w_ih, w_hh, b_ih, b_hh) -> h [B, d]: a one-layer
+//       GRU (PyTorch's equations and gate order) over a packed batch (time-major, rows sorted
+//       longest first, batch_sizes on the CPU as for torch.gru), returning each row's final
+//       state; backward through time is written out, so no per-step slice reaches autograd.
 //   dropout(x, p, train) -> y: inverted dropout (y = x * keep / (1 - p), keep with probability
 //       1 - p), the same distribution as torch.dropout, with a one-pass kernel and a cheap
 //       counter-based generator: libtorch's CPU bernoulli_ draws each element through mt19937
@@ -38,6 +42,8 @@ torch::Tensor GatherDot(const torch::Tensor& q, const torch::Tensor& k, const to
 torch::Tensor GatherSum(const torch::Tensor& w, const torch::Tensor& k, const torch::Tensor& nbr,
                         const torch::Tensor& length);
 
+torch::Tensor GruLast(const torch::Tensor& data, const torch::Tensor& batch_sizes, const torch::Tensor& w_ih,
+                      const torch::Tensor& w_hh, const torch::Tensor& b_ih, const torch::Tensor& b_hh);
 torch::Tensor FusedDropout(const torch::Tensor& x, double p, bool train);
 
 // True once the ops are registered with the TorchScript runtime (always, after static init; calling

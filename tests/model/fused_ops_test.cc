@@ -140,6 +140,31 @@ TEST(FusedOpsTest, DropoutKeepsOneMinusPScalesAndIsDeterministicUnderASeed) {
   EXPECT_TRUE(torch::equal(one, two));
 }
 
+TEST(FusedOpsTest, PackedGruMatchesTorchGruInValueAndGradient) {
+  torch::manual_seed(3);
+  const int64_t d_in = 5, hidden = 4;
+  auto opts = torch::TensorOptions().dtype(torch::kDouble);
+  torch::Tensor batch_sizes = torch::tensor({6, 6, 4, 3, 3, 1}, torch::kInt64);  // rows of lengths 6,5,5,3,2,2
+  const int64_t total = batch_sizes.sum().item<int64_t>();
+  torch::Tensor data = torch::randn({total, d_in}, opts).requires_grad_(true);
+  torch::Tensor w_ih = (torch::randn({3 * hidden, d_in}, opts) * 0.5).requires_grad_(true);
+  torch::Tensor w_hh = (torch::randn({3 * hidden, hidden}, opts) * 0.5).requires_grad_(true);
+  torch::Tensor b_ih = torch::randn({3 * hidden}, opts).requires_grad_(true);
+  torch::Tensor b_hh = torch::randn({3 * hidden}, opts).requires_grad_(true);
+  std::vector<torch::Tensor> inputs{data, w_ih, w_hh, b_ih, b_hh};
+  torch::Tensor fused = GruLast(data, batch_sizes, w_ih, w_hh, b_ih, b_hh);
+  torch::Tensor h0 = torch::zeros({1, 6, hidden}, opts);
+  torch::Tensor ref = std::get<1>(torch::gru(data, batch_sizes, h0, {w_ih, w_hh, b_ih, b_hh}, true, 1, 0.0, true, false))[0];
+  EXPECT_LT((fused - ref).abs().max().item<double>(), 1e-12);
+  torch::Tensor g = torch::randn_like(ref);
+  auto gf = torch::autograd::grad({fused}, inputs, {g});
+  auto gr = torch::autograd::grad({ref}, inputs, {g});
+  for (size_t i = 0; i < inputs.size(); ++i) EXPECT_LT((gf[i] - gr[i]).abs().max().item<double>(), 1e-10) << "input " << i;
+  // Bad packing is an error, not a wrong answer.
+  EXPECT_THROW(GruLast(data, torch::tensor({6, 7, 4, 3, 3, 1}, torch::kInt64), w_ih, w_hh, b_ih, b_hh), c10::Error);
+  EXPECT_THROW(GruLast(data, torch::tensor({6, 6, 4}, torch::kInt64), w_ih, w_hh, b_ih, b_hh), c10::Error);
+}
+
 DgsrConfig NetConfig(bool authors) {
   DgsrConfig c = authors ? DgsrConfig::Authors() : DgsrConfig::Paper();
   c.num_users = 40;
