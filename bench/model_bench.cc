@@ -336,30 +336,41 @@ int RunTrainBench(const std::vector<std::string>&) {
   if (!loaded.ok()) return Fail(loaded.status());
   const auto& split = loaded->split;
   const model::DgsrConfig* config = &loaded->config;
+  const int steps = absl::GetFlag(FLAGS_bench_steps);
   trainer::TrainOptions options;
   options.epochs = 1;
   options.torch_threads = absl::GetFlag(FLAGS_bench_threads);
-  options.max_train_samples = static_cast<int64_t>(absl::GetFlag(FLAGS_bench_steps)) * config->batch_size;
   options.eval.max_samples = 200;  // Training speed is what is measured; evaluation is kept tiny.
   options.eval.full_ranking = false;
   options.eval.show_progress = false;
+  // Same-run reference: the same training with the portable stock-op network (no fused kernels),
+  // over a third of the steps, measured first.
+  trainer::TrainOptions reference = options;
+  reference.kernels = model::GatherKernels::kPortable;
+  reference.max_train_samples = static_cast<int64_t>(std::max(steps / 3, 5)) * config->batch_size;
+  auto portable = trainer::Train(*config, split, reference);
+  if (!portable.ok()) return Fail(portable.status());
+  options.max_train_samples = static_cast<int64_t>(steps) * config->batch_size;
   auto result = trainer::Train(*config, split, options);
   if (!result.ok()) return Fail(result.status());
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
   const double rate = result->samples_per_second;
   const double epoch_minutes = static_cast<double>(split.train.size()) / rate / 60;
-  std::printf("training %s preset, L=%d, batch %d, %d torch thread(s): %.0f samples/s; sampling %.1f%% of the "
-              "training time (on a worker thread), the training loop waited %.1f%%; peak RSS %.0f MB; "
-              "epoch of %zu samples ~ %.1f min\n",
+  std::printf("training %s preset, L=%d, batch %d, %d torch thread(s): %.0f samples/s (portable stock-op network, "
+              "same run: %.0f samples/s, %.2fx); sampling %.1f%% of the training time (on a worker thread), the "
+              "training loop waited %.1f%%; peak RSS %.0f MB; epoch of %zu samples ~ %.1f min\n",
               absl::GetFlag(FLAGS_bench_preset).c_str(), config->layers, config->batch_size, options.torch_threads,
-              rate, 100 * result->sampling_seconds / result->train_seconds,
+              rate, portable->samples_per_second, rate / portable->samples_per_second,
+              100 * result->sampling_seconds / result->train_seconds,
               100 * result->wait_seconds / result->train_seconds, usage.ru_maxrss / 1024.0, split.train.size(),
               epoch_minutes);
   JsonObject out;
   out.Set("bench", "train").Set("dataset", loaded->data.name).Set("preset", absl::GetFlag(FLAGS_bench_preset));
   out.Set("layers", config->layers).Set("batch_size", config->batch_size).Set("torch_threads", options.torch_threads);
   out.Set("samples", options.max_train_samples).Set("samples_per_s", rate);
+  out.Set("portable_samples_per_s", portable->samples_per_second);
+  out.Set("speedup_vs_portable", rate / portable->samples_per_second);
   out.Set("sampling_share", result->sampling_seconds / result->train_seconds);
   out.Set("wait_share", result->wait_seconds / result->train_seconds);
   out.Set("peak_rss_mb", usage.ru_maxrss / 1024.0).Set("epoch_minutes_estimate", epoch_minutes);

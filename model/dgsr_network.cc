@@ -222,12 +222,12 @@ absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Create(const DgsrConfi
 }
 
 absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Load(const std::string& path,
-                                                               const torch::Device& device) {
+                                                               const torch::Device& device, GatherKernels kernels) {
   ASSIGN_OR_RETURN(LoadedArtifact a, LoadArtifact(path, device, kFormat));
   auto config = DgsrConfig::FromJson(a.config);
   if (!config.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", config.status().message()));
   std::unique_ptr<DgsrNetwork> net;
-  if (device.is_cpu()) {
+  if (device.is_cpu() && kernels == GatherKernels::kFused) {
     // The same parameters behind the fused CPU kernels.
     try {
       net.reset(new DgsrNetwork(*config, Assemble(*config, ParametersOf(a.module), GatherKernels::kFused),

@@ -70,11 +70,11 @@ class DgsrNetwork {
   // uniform(±d^-1/2) as PyTorch's default). InvalidArgument if the config is invalid.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<DgsrNetwork>> Create(
       const DgsrConfig& config, uint64_t seed, GatherKernels kernels = GatherKernels::kFused);
-  // Loads an artifact written by Save(); on CPU it runs the fused kernels, elsewhere the stored
+  // Loads an artifact written by Save(); on CPU it runs `kernels`, elsewhere always the stored
   // portable code. NotFound, DataLoss (unreadable), InvalidArgument (not a DGSR artifact, or an
   // incompatible version).
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<DgsrNetwork>> Load(const std::string& path,
-                                                                       const torch::Device& device);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<DgsrNetwork>> Load(
+      const std::string& path, const torch::Device& device, GatherKernels kernels = GatherKernels::kFused);
   // Writes the artifact, always with the portable kernels (not atomically; the trainer's exporter
   // handles atomic publication).
   [[nodiscard]] absl::Status Save(const std::string& path, const JsonObject& metadata) const;

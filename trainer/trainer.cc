@@ -177,11 +177,11 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   const bool resume = HasRunState(ck_dir);
   if (resume) {
     ASSIGN_OR_RETURN(run, LoadRunState(ck_dir));
-    ASSIGN_OR_RETURN(net, model::DgsrNetwork::Load(LastNetworkPath(ck_dir), torch::kCPU));
+    ASSIGN_OR_RETURN(net, model::DgsrNetwork::Load(LastNetworkPath(ck_dir), torch::kCPU, options.kernels));
     for (auto& p : net->Parameters()) p.set_requires_grad(true);
     DGSR_LOG(INFO) << "resuming" << Kv("checkpoint", ck_dir) << Kv("next_epoch", run.next_epoch);
   } else {
-    ASSIGN_OR_RETURN(net, model::DgsrNetwork::Create(config, options.seed));
+    ASSIGN_OR_RETURN(net, model::DgsrNetwork::Create(config, options.seed, options.kernels));
   }
   AdamOptions adam_options;
   adam_options.lr = config.learning_rate;

@@ -35,6 +35,8 @@ struct TrainOptions {
   std::string checkpoint_dir;    // If set: last.pt/best.pt/state.json written each epoch; resumes.
   std::string log_path;          // JSON lines, one per epoch (appended).
   EvalOptions eval;              // Validation each epoch and the final test.
+  // The network's CPU kernels (model/fused_ops.h); kPortable is the benchmark's same-run reference.
+  model::GatherKernels kernels = model::GatherKernels::kFused;
 };
 
 struct TrainResult {
