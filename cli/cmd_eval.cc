@@ -11,10 +11,12 @@
 #include "cli/store_flags.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "model/sasrec_network.h"
 #include "trainer/export.h"
+#include "trainer/sasrec_trainer.h"
 #include "trainer/trainer.h"
 
-ABSL_FLAG(std::string, artifact, "", "model artifact (model.pt) or versioned model directory (its latest version); empty with --baseline=popularity");
+ABSL_FLAG(std::string, artifact, "", "model artifact (model.pt; DGSR or SASRec+) or versioned model directory (its latest version); empty with --baseline=popularity");
 ABSL_FLAG(std::string, part, "test", "which samples: test or valid");
 ABSL_FLAG(std::string, baseline, "", "evaluate a baseline instead of --artifact: popularity");
 ABSL_FLAG(bool, json, false, "print the result as one JSON object (keys hit@10, ndcg@10, full_hit@10, full_ndcg@10, ...)");
@@ -77,13 +79,25 @@ absl::Status Eval() {
     ASSIGN_OR_RETURN(std::string path, ResolveModel(absl::GetFlag(FLAGS_artifact)));
     model::ConfigureTorchRuntime(absl::GetFlag(FLAGS_eval_threads));
     ASSIGN_OR_RETURN(torch::Device device, model::ParseDevice(absl::GetFlag(FLAGS_device)));
-    ASSIGN_OR_RETURN(auto net, model::DgsrNetwork::Load(path, device));
-    if (net->config().num_users != split.num_users || net->config().num_items != split.num_items) {
-      DGSR_LOG(WARN) << "the snapshot's id spaces differ from the model's; ids created after training map to the zero embedding"
-                     << Kv("model_users", net->config().num_users) << Kv("snapshot_users", split.num_users)
-                     << Kv("model_items", net->config().num_items) << Kv("snapshot_items", split.num_items);
+    // A DGSR artifact, or else the SASRec+ baseline's: both run in the same harness.
+    auto net = model::DgsrNetwork::Load(path, device);
+    if (net.ok()) {
+      if ((*net)->config().num_users != split.num_users || (*net)->config().num_items != split.num_items) {
+        DGSR_LOG(WARN) << "the snapshot's id spaces differ from the model's; ids created after training map to the zero embedding"
+                       << Kv("model_users", (*net)->config().num_users) << Kv("snapshot_users", split.num_users)
+                       << Kv("model_items", (*net)->config().num_items) << Kv("snapshot_items", split.num_items);
+      }
+      ASSIGN_OR_RETURN(result, trainer::Evaluate(**net, split, part, options));
+    } else if (net.status().code() == absl::StatusCode::kInvalidArgument) {
+      auto sasrec = model::SasRecNetwork::Load(path, device);
+      if (!sasrec.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(net.status().message(), "; nor a SASRec+ artifact: ",
+                                                       sasrec.status().message()));
+      }
+      ASSIGN_OR_RETURN(result, trainer::EvaluateSasRec(**sasrec, split, part, options));
+    } else {
+      return net.status();
     }
-    ASSIGN_OR_RETURN(result, trainer::Evaluate(*net, split, part, options));
     name = path;
   }
   if (absl::GetFlag(FLAGS_json)) {
