@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Prints a markdown table of test metrics from training runs, so docs/RESULTS.md copies nothing by hand.
+
+  results_table.py LABEL=RUN_DIR [LABEL=RUN_DIR ...]
+
+RUN_DIR is a `dgsr train --run_dir`: its summary.json (written when the run ends) gives the test row
+at the checkpoint chosen on validation; metrics.jsonl gives the number of epochs run. A label of the
+form `popularity@LABEL` prints the popularity baseline measured in that run (same test samples).
+Columns: sampled Hit@10 / NDCG@10 (100 negatives), full-ranking Hit@10 / NDCG@10, chosen epoch,
+training samples/s, training minutes.
+"""
+import json
+import os
+import sys
+
+
+def row(label, run_dir):
+    pop = label.startswith("popularity@")
+    summary = json.load(open(os.path.join(run_dir, "summary.json")))
+    prefix = "popularity_test_" if pop else "test_"
+    cells = [f"{100 * summary[prefix + k]:.2f}" for k in ("hit@10", "ndcg@10", "full_hit@10", "full_ndcg@10")]
+    if pop:
+        return f"| popularity | " + " | ".join(cells) + " | – | – | – |"
+    epochs = sum(1 for line in open(os.path.join(run_dir, "metrics.jsonl")) if line.strip())
+    minutes = summary.get("train_seconds", 0) / 60
+    return (f"| {label} | " + " | ".join(cells) +
+            f" | {summary['best_epoch']} of {epochs} | {summary['samples_per_s']:,.0f} | {minutes:.0f} |")
+
+
+def main(args):
+    if not args:
+        print(__doc__)
+        return 2
+    print("| model (test, %) | Hit@10 | NDCG@10 | full Hit@10 | full NDCG@10 | chosen epoch | samples/s | train min |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for a in args:
+        label, path = a.split("=", 1)
+        print(row(label, path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
