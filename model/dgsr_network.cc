@@ -244,10 +244,7 @@ absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Load(const std::string
 }
 
 absl::Status DgsrNetwork::Save(const std::string& path, const JsonObject& metadata) const {
-  if (kernels_ == GatherKernels::kPortable) {
-    return SaveArtifact(module_, path, kFormat, config_.ToJson(), metadata);
-  }
-  // Artifacts always carry the portable gathers, so that they load in any runtime.
+  // Artifacts always carry the portable code (so that they load in any runtime) and eval mode.
   try {
     torch::jit::Module portable = Assemble(config_, ParametersOf(module_), GatherKernels::kPortable);
     return SaveArtifact(portable, path, kFormat, config_.ToJson(), metadata);

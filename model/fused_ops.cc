@@ -173,8 +173,10 @@ inline uint64_t SplitMix64(uint64_t z) {
 void DropoutForward(const Tensor& x, double p, uint64_t seed, Tensor& y, Tensor& mask) {
   const int64_t n = x.numel();
   const uint32_t threshold = static_cast<uint32_t>(std::llround(p * 65536.0));  // drop if u16 < threshold
+  TORCH_CHECK(threshold < 65536, "dropout: p rounds to 1");
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dgsr_dropout", [&] {
-    const scalar_t scale = static_cast<scalar_t>(1.0 / (1.0 - p));
+    // Unbiased for the quantised probability: E[mask] = 1.
+    const scalar_t scale = static_cast<scalar_t>(65536.0 / (65536.0 - threshold));
     const scalar_t* xp = x.data_ptr<scalar_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
     scalar_t* mp = mask.data_ptr<scalar_t>();
@@ -223,7 +225,7 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction> {
 };
 
 Tensor DropoutOp(const Tensor& x, double p, bool train) {
-  if (!train || p == 0) return x;
+  if (!train || p == 0) return x.clone();  // a new tensor, as the schema promises (the network skips the call)
   return DropoutFunction::apply(x, p);
 }
 
@@ -257,7 +259,8 @@ class GruLastFunction : public torch::autograd::Function<GruLastFunction> {
                         const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
     const int64_t hidden = w_hh.size(1);
     TORCH_CHECK(data.dim() == 2 && w_ih.dim() == 2 && w_ih.size(0) == 3 * hidden && w_ih.size(1) == data.size(1) &&
-                    w_hh.size(0) == 3 * hidden && b_ih.numel() == 3 * hidden && b_hh.numel() == 3 * hidden,
+                    w_hh.size(0) == 3 * hidden && b_ih.dim() == 1 && b_ih.size(0) == 3 * hidden &&
+                    b_hh.dim() == 1 && b_hh.size(0) == 3 * hidden,
                 "gru_last: weight shapes do not match the input");
     TORCH_CHECK(data.device().is_cpu(), "gru_last: CPU tensors only");
     const GruSteps steps = StepsOf(batch_sizes, data.size(0));

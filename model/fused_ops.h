@@ -25,7 +25,9 @@
 //       counter-based generator: libtorch's CPU bernoulli_ draws each element through mt19937
 //       and took a sixth of a training step. Deterministic under torch::manual_seed: each call
 //       draws one 64-bit seed from the default CPU generator; the mask does not depend on the
-//       thread count. Probabilities are quantised to 1/65536.
+//       thread count. Probabilities are quantised to 1/65536 (the scale matches the quantised
+//       probability). Not training or p = 0: a copy of x.
+// Backward passes are first-order only (no create_graph).
 //
 // The TorchScript network calls them only in the "fused" kernel variant (model/dgsr_network.cc);
 // saved artifacts always use the portable stock-op variant, so they load anywhere (Python, CUDA).
