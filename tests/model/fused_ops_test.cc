@@ -262,6 +262,32 @@ TEST(FusedOpsTest, SavedArtifactsCarryOnlyPortableCode) {
   auto loaded = DgsrNetwork::Load(dir.Sub("m.pt"), torch::kCPU);
   ASSERT_TRUE(loaded.ok());
   EXPECT_EQ((*loaded)->kernels(), GatherKernels::kFused);
+  // The stored (portable) code itself runs and agrees with the fused kernels, for both presets:
+  // what torch.jit.load in Python, or a CUDA device, would execute.
+  std::mt19937 rng(9);
+  std::vector<store::Interaction> edges;
+  for (int e = 0; e < 400; ++e) edges.push_back({static_cast<store::NodeId>(rng() % 40), static_cast<store::NodeId>(rng() % 30), static_cast<store::Timestamp>(rng() % 1000)});
+  auto graph = store::TemporalGraph::Build(edges, 40, 30);
+  auto view = graph->Read();
+  for (bool authors : {false, true}) {
+    auto net2 = DgsrNetwork::Create(NetConfig(authors), 4, GatherKernels::kFused);
+    ASSERT_TRUE(net2.ok());
+    ASSERT_TRUE((*net2)->Save(dir.Sub("p.pt"), JsonObject()).ok());
+    auto stored = DgsrNetwork::Load(dir.Sub("p.pt"), torch::kCPU, GatherKernels::kPortable);
+    auto fused = DgsrNetwork::Load(dir.Sub("p.pt"), torch::kCPU, GatherKernels::kFused);
+    ASSERT_TRUE(stored.ok() && fused.ok());
+    EXPECT_EQ((*stored)->kernels(), GatherKernels::kPortable);
+    SubgraphSampler sampler((*stored)->config(), SubgraphSampler::Mode::kPruned);
+    std::vector<SampleRequest> reqs;
+    for (store::NodeId u = 0; u < 10; ++u) reqs.push_back({u, 500 + 40 * u});
+    Blocks b;
+    sampler.SampleBatch(view, reqs, &b);
+    BlockTensors t = ToTensors(b, (*stored)->config(), torch::kCPU);
+    torch::NoGradGuard ng;
+    auto a = (*stored)->Represent(t), f = (*fused)->Represent(t);
+    ASSERT_TRUE(a.ok() && f.ok());
+    EXPECT_LT(((*stored)->ScoreAll(*a) - (*fused)->ScoreAll(*f)).abs().max().item<double>(), 1e-5) << authors;
+  }
 }
 
 }  // namespace
