@@ -165,6 +165,17 @@ TEST(FusedOpsTest, PackedGruMatchesTorchGruInValueAndGradient) {
   EXPECT_THROW(GruLast(data, torch::tensor({6, 6, 4}, torch::kInt64), w_ih, w_hh, b_ih, b_hh), c10::Error);
 }
 
+// A random graph over NetConfig's 40 users and 30 items.
+std::unique_ptr<store::TemporalGraph> RandomGraph(uint32_t seed, int num_edges) {
+  std::mt19937 rng(seed);
+  std::vector<store::Interaction> edges;
+  for (int e = 0; e < num_edges; ++e) {
+    edges.push_back({static_cast<store::NodeId>(rng() % 40), static_cast<store::NodeId>(rng() % 30),
+                     static_cast<store::Timestamp>(rng() % 1000)});
+  }
+  return store::TemporalGraph::Build(edges, 40, 30);
+}
+
 DgsrConfig NetConfig(bool authors) {
   DgsrConfig c = authors ? DgsrConfig::Authors() : DgsrConfig::Paper();
   c.num_users = 40;
@@ -179,10 +190,7 @@ DgsrConfig NetConfig(bool authors) {
 // Fused and portable networks built from the same seed: same outputs and same gradients, for
 // both presets and the GAT / GCN propagation variants.
 TEST(FusedOpsTest, FusedAndPortableNetworksAgree) {
-  std::mt19937 rng(5);
-  std::vector<store::Interaction> edges;
-  for (int e = 0; e < 500; ++e) edges.push_back({static_cast<store::NodeId>(rng() % 40), static_cast<store::NodeId>(rng() % 30), static_cast<store::Timestamp>(rng() % 1000)});
-  auto graph = store::TemporalGraph::Build(edges, 40, 30);
+  auto graph = RandomGraph(5, 500);
   auto view = graph->Read();
   for (bool authors : {false, true}) {
     for (Propagation prop : {Propagation::kOrderAttention, Propagation::kGat, Propagation::kGcn}) {
@@ -264,10 +272,7 @@ TEST(FusedOpsTest, SavedArtifactsCarryOnlyPortableCode) {
   EXPECT_EQ((*loaded)->kernels(), GatherKernels::kFused);
   // The stored (portable) code itself runs and agrees with the fused kernels, for both presets:
   // what torch.jit.load in Python, or a CUDA device, would execute.
-  std::mt19937 rng(9);
-  std::vector<store::Interaction> edges;
-  for (int e = 0; e < 400; ++e) edges.push_back({static_cast<store::NodeId>(rng() % 40), static_cast<store::NodeId>(rng() % 30), static_cast<store::Timestamp>(rng() % 1000)});
-  auto graph = store::TemporalGraph::Build(edges, 40, 30);
+  auto graph = RandomGraph(9, 400);
   auto view = graph->Read();
   for (bool authors : {false, true}) {
     auto net2 = DgsrNetwork::Create(NetConfig(authors), 4, GatherKernels::kFused);
