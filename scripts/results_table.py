@@ -7,7 +7,7 @@ RUN_DIR is a `dgsr train --run_dir`: its summary.json (written when the run ends
 at the checkpoint chosen on validation; metrics.jsonl gives the number of epochs run. A label of the
 form `popularity@LABEL` prints the popularity baseline measured in that run (same test samples).
 Columns: sampled Hit@10 / NDCG@10 (100 negatives), full-ranking Hit@10 / NDCG@10, chosen epoch,
-training samples/s, training minutes.
+training samples/s and minutes (training + validation) over all epochs run.
 """
 import json
 import os
@@ -21,10 +21,13 @@ def row(label, run_dir):
     cells = [f"{100 * summary[prefix + k]:.2f}" for k in ("hit@10", "ndcg@10", "full_hit@10", "full_ndcg@10")]
     if pop:
         return f"| popularity | " + " | ".join(cells) + " | – | – | – |"
-    epochs = sum(1 for line in open(os.path.join(run_dir, "metrics.jsonl")) if line.strip())
-    minutes = summary.get("train_seconds", 0) / 60
+    # Per-epoch rows cover every epoch, also across resumed sessions (summary.json: the last one).
+    rows = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl")) if line.strip()]
+    seconds = sum(r["train_seconds"] for r in rows)
+    rate = sum(r["samples_per_s"] * r["train_seconds"] for r in rows) / max(seconds, 1e-9)
+    minutes = (seconds + sum(r.get("valid_seconds", 0) for r in rows)) / 60
     return (f"| {label} | " + " | ".join(cells) +
-            f" | {summary['best_epoch']} of {epochs} | {summary['samples_per_s']:,.0f} | {minutes:.0f} |")
+            f" | {summary['best_epoch']} of {len(rows)} | {rate:,.0f} | {minutes:.0f} |")
 
 
 def main(args):
