@@ -224,11 +224,6 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction> {
   }
 };
 
-Tensor DropoutOp(const Tensor& x, double p, bool train) {
-  if (!train || p == 0) return x.clone();  // a new tensor, as the schema promises (the network skips the call)
-  return DropoutFunction::apply(x, p);
-}
-
 // GRU over a packed batch (time-major, longest row first; PyTorch's gate order r, z, n), returning
 // only the final state of every row. Forward saves the gates; backward runs through time by hand,
 // so the per-step slicing of a packed torch.gru never reaches autograd (on CPU its slice-backward
@@ -348,44 +343,34 @@ class GruLastFunction : public torch::autograd::Function<GruLastFunction> {
   }
 };
 
-Tensor GruLastOp(const Tensor& data, const Tensor& batch_sizes, const Tensor& w_ih, const Tensor& w_hh,
-                 const Tensor& b_ih, const Tensor& b_hh) {
+}  // namespace
+
+Tensor GatherDot(const Tensor& q, const Tensor& k, const Tensor& nbr, const Tensor& length) {
+  return GatherDotFunction::apply(q, k, nbr, length);
+}
+
+Tensor GatherSum(const Tensor& w, const Tensor& k, const Tensor& nbr, const Tensor& length) {
+  return GatherSumFunction::apply(w, k, nbr, length);
+}
+
+Tensor FusedDropout(const Tensor& x, double p, bool train) {
+  if (!train || p == 0) return x.clone();  // a new tensor, as the schema promises (the network skips the call)
+  return DropoutFunction::apply(x, p);
+}
+
+Tensor GruLast(const Tensor& data, const Tensor& batch_sizes, const Tensor& w_ih, const Tensor& w_hh,
+               const Tensor& b_ih, const Tensor& b_hh) {
   return GruLastFunction::apply(data.contiguous(), batch_sizes.contiguous(), w_ih.contiguous(),
                                 w_hh.contiguous(), b_ih.contiguous(), b_hh.contiguous());
 }
 
-Tensor GatherDotOp(const Tensor& q, const Tensor& k, const Tensor& nbr, const Tensor& length) {
-  return GatherDotFunction::apply(q, k, nbr, length);
-}
-
-Tensor GatherSumOp(const Tensor& w, const Tensor& k, const Tensor& nbr, const Tensor& length) {
-  return GatherSumFunction::apply(w, k, nbr, length);
-}
-
-}  // namespace
-
 // Registered as composite kernels: the autograd::Function inside records the backward node.
 TORCH_LIBRARY(dgsr, m) {
-  m.def("gather_dot(Tensor q, Tensor k, Tensor nbr, Tensor length) -> Tensor", &GatherDotOp);
-  m.def("gather_sum(Tensor w, Tensor k, Tensor nbr, Tensor length) -> Tensor", &GatherSumOp);
-  m.def("dropout(Tensor x, float p, bool train) -> Tensor", &DropoutOp);
+  m.def("gather_dot(Tensor q, Tensor k, Tensor nbr, Tensor length) -> Tensor", &GatherDot);
+  m.def("gather_sum(Tensor w, Tensor k, Tensor nbr, Tensor length) -> Tensor", &GatherSum);
+  m.def("dropout(Tensor x, float p, bool train) -> Tensor", &FusedDropout);
   m.def("gru_last(Tensor data, Tensor batch_sizes, Tensor w_ih, Tensor w_hh, Tensor b_ih, Tensor b_hh) -> Tensor",
-        &GruLastOp);
-}
-
-Tensor GatherDot(const Tensor& q, const Tensor& k, const Tensor& nbr, const Tensor& length) {
-  return GatherDotOp(q, k, nbr, length);
-}
-
-Tensor GatherSum(const Tensor& w, const Tensor& k, const Tensor& nbr, const Tensor& length) {
-  return GatherSumOp(w, k, nbr, length);
-}
-
-Tensor FusedDropout(const Tensor& x, double p, bool train) { return DropoutOp(x, p, train); }
-
-Tensor GruLast(const Tensor& data, const Tensor& batch_sizes, const Tensor& w_ih, const Tensor& w_hh,
-               const Tensor& b_ih, const Tensor& b_hh) {
-  return GruLastOp(data, batch_sizes, w_ih, w_hh, b_ih, b_hh);
+        &GruLast);
 }
 
 bool FusedOpsRegistered() { return true; }
