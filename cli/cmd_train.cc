@@ -31,6 +31,9 @@ ABSL_FLAG(double, l2, 1e-4, "lambda: L2 regularisation as Adam weight decay");
 ABSL_FLAG(int, batch_size, 50, "training batch size");
 ABSL_FLAG(int, epochs, 20, "maximum epochs");
 ABSL_FLAG(int, patience, 3, "early stopping: epochs without a better validation NDCG@10");
+ABSL_FLAG(double, lr_decay, 1.0,
+          "in (0, 1]: multiply the learning rate by this after each epoch without a better validation NDCG@10 "
+          "(1: constant, as the paper; DGSR and SASRec+)");
 ABSL_FLAG(uint64_t, seed, 1, "seed for initialisation, shuffling and dropout");
 ABSL_FLAG(uint64_t, eval_seed, 2024, "seed for evaluation negatives");
 ABSL_FLAG(int, torch_threads, 0, "libtorch threads (0: all cores)");
@@ -115,6 +118,7 @@ absl::Status Train() {
   trainer::TrainOptions opt;
   opt.epochs = absl::GetFlag(FLAGS_epochs);
   opt.patience = absl::GetFlag(FLAGS_patience);
+  opt.lr_decay = absl::GetFlag(FLAGS_lr_decay);
   opt.seed = absl::GetFlag(FLAGS_seed);
   opt.eval.seed = absl::GetFlag(FLAGS_eval_seed);
   opt.torch_threads = absl::GetFlag(FLAGS_torch_threads);
@@ -134,7 +138,7 @@ absl::Status Train() {
   summary.Set("best_epoch", result.best_epoch).Set("samples_per_s", result.samples_per_second);
   summary.Set("train_seconds", result.train_seconds).Set("seed", static_cast<int64_t>(opt.seed));
   summary.Set("eval_seed", static_cast<int64_t>(opt.eval.seed)).Set("dataset", absl::GetFlag(FLAGS_dataset));
-  summary.Set("preset", absl::GetFlag(FLAGS_preset));
+  summary.Set("preset", absl::GetFlag(FLAGS_preset)).Set("lr_decay", opt.lr_decay);
   return PublishRun(std::move(summary), source.store->info(), split, [&](const JsonObject& metadata) {
     return trainer::ExportModel(absl::GetFlag(FLAGS_model_dir), *result.network, metadata);
   });

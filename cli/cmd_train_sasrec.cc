@@ -19,6 +19,7 @@ ABSL_DECLARE_FLAG(std::string, model_dir);
 ABSL_DECLARE_FLAG(std::string, run_dir);
 ABSL_DECLARE_FLAG(int, epochs);
 ABSL_DECLARE_FLAG(int, patience);
+ABSL_DECLARE_FLAG(double, lr_decay);
 ABSL_DECLARE_FLAG(uint64_t, seed);
 ABSL_DECLARE_FLAG(uint64_t, eval_seed);
 ABSL_DECLARE_FLAG(int, torch_threads);
@@ -61,6 +62,7 @@ absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::Stor
   trainer::SasRecTrainOptions opt;
   opt.epochs = absl::GetFlag(FLAGS_epochs);
   opt.patience = absl::GetFlag(FLAGS_patience);
+  opt.lr_decay = absl::GetFlag(FLAGS_lr_decay);
   opt.seed = absl::GetFlag(FLAGS_seed);
   opt.torch_threads = absl::GetFlag(FLAGS_torch_threads);
   opt.max_train_users = absl::GetFlag(FLAGS_sasrec_max_train_users);
@@ -81,7 +83,7 @@ absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::Stor
   summary.Set("samples_per_s", result.samples_per_second).Set("train_seconds", result.train_seconds);
   summary.Set("wall_seconds", absl::ToDoubleSeconds(absl::Now() - start));
   summary.Set("seed", static_cast<int64_t>(opt.seed)).Set("eval_seed", static_cast<int64_t>(opt.eval.seed));
-  summary.Set("dataset", absl::GetFlag(FLAGS_dataset));
+  summary.Set("dataset", absl::GetFlag(FLAGS_dataset)).Set("lr_decay", opt.lr_decay);
   summary.Set("snapshot_max_time", info.max_time);
   const JsonObject config_json = config.ToJson();
   for (const auto& [k, v] : config_json.entries()) {

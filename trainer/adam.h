@@ -37,6 +37,9 @@ class FusedAdam {
   // so the next backward writes them fresh instead of accumulating into zeros.
   void Step();
 
+  // The learning rate of the following steps (learning-rate decay); the moments are kept.
+  void set_lr(double lr) { options_.lr = lr; }
+
   // Moments and step counts, for checkpoints. Load fails (InvalidArgument) on shape mismatch.
   [[nodiscard]] absl::Status Save(const std::string& path) const;
   [[nodiscard]] absl::Status Load(const std::string& path);

@@ -43,6 +43,10 @@ absl::StatusOr<RunState> LoadRunState(const std::string& checkpoint_dir) {
   state.best_epoch = static_cast<int>(json.GetNumber("best_epoch").value_or(-1));
   state.best_ndcg = json.GetNumber("best_valid_ndcg@10").value_or(-1);
   state.bad_epochs = static_cast<int>(json.GetNumber("bad_epochs").value_or(0));
+  state.lr_scale = json.GetNumber("lr_scale").value_or(1);
+  if (!(state.lr_scale > 0 && state.lr_scale <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("state.json in ", checkpoint_dir, ": lr_scale must be in (0, 1]"));
+  }
   return state;
 }
 
@@ -50,6 +54,7 @@ absl::Status SaveRunState(const std::string& checkpoint_dir, const RunState& sta
   JsonObject json;
   json.Set("next_epoch", state.next_epoch).Set("best_epoch", state.best_epoch);
   json.Set("best_valid_ndcg@10", state.best_ndcg).Set("bad_epochs", state.bad_epochs);
+  json.Set("lr_scale", state.lr_scale);
   return WriteFileAtomic(StatePath(checkpoint_dir), json.Dump());
 }
 
@@ -66,7 +71,7 @@ bool ShouldStop(const RunState& state, int patience) {
   return state.best_epoch >= 0 && state.bad_epochs >= patience;
 }
 
-bool RecordValidation(RunState* state, int epoch, double ndcg) {
+bool RecordValidation(RunState* state, int epoch, double ndcg, double lr_decay) {
   const bool improved = ndcg > state->best_ndcg;
   if (improved) {
     state->best_ndcg = ndcg;
@@ -74,6 +79,7 @@ bool RecordValidation(RunState* state, int epoch, double ndcg) {
     state->bad_epochs = 0;
   } else {
     ++state->bad_epochs;
+    state->lr_scale *= lr_decay;
   }
   state->next_epoch = epoch + 1;
   return improved;
@@ -87,6 +93,7 @@ JsonObject EpochMetrics(const EvalResult& valid, const std::string& model, const
   if (!model.empty()) line.Set("model", model);
   line.Set("epoch", stats.epoch + 1).Set("train_loss", stats.loss_sum / std::max<int64_t>(stats.samples, 1));
   line.Set("train_seconds", stats.seconds).Set("samples_per_s", stats.samples / std::max(stats.seconds, 1e-9));
+  line.Set("lr", stats.lr);
   line.Set("valid_seconds", valid.seconds).Set("improved", improved);
   return line;
 }

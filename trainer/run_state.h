@@ -45,12 +45,14 @@
 namespace dgsr::trainer {
 
 // The progress of a run that early stopping and resume depend on (<checkpoint_dir>/state.json,
-// keys "next_epoch", "best_epoch", "best_valid_ndcg@10", "bad_epochs"). Epochs are 0-based.
+// keys "next_epoch", "best_epoch", "best_valid_ndcg@10", "bad_epochs", "lr_scale"). Epochs are
+// 0-based.
 struct RunState {
   int next_epoch = 0;      // The epoch a resumed run starts with.
   int best_epoch = -1;     // The epoch with the best validation NDCG@10; -1 before any epoch.
   double best_ndcg = -1;   // Its validation NDCG@10.
   int bad_epochs = 0;      // Epochs since best_epoch without a better validation NDCG@10.
+  double lr_scale = 1;     // The configured learning rate times this is the one in use (lr_decay).
 };
 
 // The files of a checkpoint directory.
@@ -79,9 +81,10 @@ bool HasRunState(const std::string& checkpoint_dir);
 bool ShouldStop(const RunState& state, int patience);
 
 // Records that `epoch` finished with validation NDCG@10 `ndcg`: it becomes the best epoch if
-// strictly better than best_ndcg (bad_epochs restarts), otherwise bad_epochs grows; next_epoch
-// becomes epoch + 1. Returns whether `epoch` is the new best.
-bool RecordValidation(RunState* state, int epoch, double ndcg);
+// strictly better than best_ndcg (bad_epochs restarts), otherwise bad_epochs grows and lr_scale
+// is multiplied by `lr_decay` (learning-rate decay on a plateau; 1 keeps the rate constant, as
+// the paper trains); next_epoch becomes epoch + 1. Returns whether `epoch` is the new best.
+bool RecordValidation(RunState* state, int epoch, double ndcg, double lr_decay = 1);
 
 // The seed of an epoch's shuffle and dropout, so that a resumed run continues exactly.
 uint64_t EpochSeed(uint64_t seed, int epoch);
@@ -92,11 +95,12 @@ struct EpochStats {
   double loss_sum = 0;     // Sum over the epoch's samples of their loss.
   int64_t samples = 0;     // Samples (targets) trained on.
   double seconds = 0;      // Optimisation time, validation excluded.
+  double lr = 0;           // The learning rate the epoch trained with.
 };
 
 // One line of the metrics log: the validation metrics ("valid_*"), then "model" if `model` is
-// not empty, "epoch" (1-based), "train_loss", "train_seconds", "samples_per_s", "valid_seconds"
-// and "improved", in that order.
+// not empty, "epoch" (1-based), "train_loss", "train_seconds", "samples_per_s", "lr",
+// "valid_seconds" and "improved", in that order.
 JsonObject EpochMetrics(const EvalResult& valid, const std::string& model, const EpochStats& stats,
                         bool improved);
 

@@ -133,6 +133,7 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
   if (config.num_items != split.num_items) {
     return absl::InvalidArgumentError("SASRec config num_items must match the split's");
   }
+  if (!(options.lr_decay > 0 && options.lr_decay <= 1)) return absl::InvalidArgumentError("lr_decay must be in (0, 1]");
   const std::vector<std::vector<int64_t>> sequences = TrainingSequences(split, config);
   if (sequences.empty()) {
     return absl::InvalidArgumentError("no training sequences: SASRec needs users with at least 2 training items");
@@ -172,6 +173,8 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
   for (int epoch = run.next_epoch; epoch < options.epochs; ++epoch) {
     if (ShouldStop(run, options.patience)) break;
     torch::manual_seed(EpochSeed(options.seed, epoch));
+    const double lr = config.learning_rate * run.lr_scale;
+    static_cast<torch::optim::AdamOptions&>(optimizer.param_groups()[0].options()).lr(lr);
     net->SetTraining(true);
     const std::vector<int64_t> users = EpochUsers(sequences.size(), options, epoch);
     int64_t epoch_samples = 0;
@@ -202,12 +205,12 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
     total_seconds += seconds;
     total_samples += loss_n;
     ASSIGN_OR_RETURN(EvalResult valid, EvaluateSasRec(*net, split, SplitPart::kValid, options.eval));
-    const bool improved = RecordValidation(&run, epoch, valid.sampled.Ndcg(10));
+    const bool improved = RecordValidation(&run, epoch, valid.sampled.Ndcg(10), options.lr_decay);
     if (improved) {
       RETURN_IF_ERROR(net->Save(best_path, JsonObject()));
       result.valid = valid;
     }
-    JsonObject line = EpochMetrics(valid, "sasrec", {epoch, loss_sum, loss_n, seconds}, improved);
+    JsonObject line = EpochMetrics(valid, "sasrec", {epoch, loss_sum, loss_n, seconds, lr}, improved);
     line.Set("seed", static_cast<int64_t>(options.seed)).Set("eval_seed", static_cast<int64_t>(options.eval.seed));
     DGSR_LOG(INFO) << "epoch " << line.Dump();
     RETURN_IF_ERROR(AppendMetricsLine(options.log_path, line));

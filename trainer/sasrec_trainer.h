@@ -38,6 +38,8 @@ namespace dgsr::trainer {
 struct SasRecTrainOptions {
   int epochs = 100;
   int patience = 5;              // Stop after this many epochs without a better validation NDCG@10.
+  double lr_decay = 1;           // In (0, 1]: multiplies the learning rate after each epoch that is
+                                 // not better on validation (1: constant).
   uint64_t seed = 1;             // Initialisation, shuffling, dropout.
   int torch_threads = 0;         // libtorch intra-op threads; 0 = number of cores.
   // Threads of the BLAS under libtorch; 0 = leave as is. SASRec's attention is many small matrix

@@ -170,6 +170,7 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   if (config.num_users != split.num_users || config.num_items != split.num_items) {
     return absl::InvalidArgumentError("config id spaces must match the split's");
   }
+  if (!(options.lr_decay > 0 && options.lr_decay <= 1)) return absl::InvalidArgumentError("lr_decay must be in (0, 1]");
   model::ConfigureTorchRuntime(options.torch_threads);
   const std::string ck_dir = options.checkpoint_dir;
   RunState run;
@@ -197,6 +198,8 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   for (int epoch = run.next_epoch; epoch < options.epochs; ++epoch) {
     if (ShouldStop(run, options.patience)) break;
     torch::manual_seed(EpochSeed(options.seed, epoch));
+    const double lr = config.learning_rate * run.lr_scale;
+    optimizer.set_lr(lr);
     net->SetTraining(true);
     BatchPipeline pipeline(net->config(), *split.train_graph, EpochBatches(split, options, config.batch_size, epoch),
                            std::max(1, options.sampler_threads), 8);
@@ -228,12 +231,12 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
     result.wait_seconds += pipeline.wait_seconds();
     total_samples += loss_n;
     ASSIGN_OR_RETURN(EvalResult valid, Evaluate(*net, split, SplitPart::kValid, options.eval));
-    const bool improved = RecordValidation(&run, epoch, valid.sampled.Ndcg(10));
+    const bool improved = RecordValidation(&run, epoch, valid.sampled.Ndcg(10), options.lr_decay);
     if (improved) {
       RETURN_IF_ERROR(net->Save(best_path, JsonObject()));
       result.valid = valid;
     }
-    const JsonObject line = EpochMetrics(valid, "", {epoch, loss_sum, loss_n, seconds}, improved);
+    const JsonObject line = EpochMetrics(valid, "", {epoch, loss_sum, loss_n, seconds, lr}, improved);
     DGSR_LOG(INFO) << "epoch " << line.Dump();
     RETURN_IF_ERROR(AppendMetricsLine(options.log_path, line));
     if (!ck_dir.empty()) {

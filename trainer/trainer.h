@@ -28,6 +28,8 @@ namespace dgsr::trainer {
 struct TrainOptions {
   int epochs = 20;
   int patience = 3;              // Stop after this many epochs without a better validation NDCG@10.
+  double lr_decay = 1;           // In (0, 1]: multiplies the learning rate after each epoch that is
+                                 // not better on validation (1: constant, as the paper trains).
   uint64_t seed = 1;             // Initialisation, shuffling, dropout.
   int sampler_threads = 1;       // Threads building sub-graph blocks during training.
   int torch_threads = 0;         // libtorch intra-op threads; 0 = number of cores.

@@ -34,6 +34,30 @@ TEST(RunStateTest, RoundTripsAndDrivesEarlyStopping) {
   EXPECT_EQ(loaded->bad_epochs, 2);
 }
 
+TEST(RunStateTest, EpochsWithoutImprovementDecayTheLearningRate) {
+  testing::TempDir dir;
+  RunState state;
+  EXPECT_TRUE(RecordValidation(&state, 0, 0.30, 0.5));
+  EXPECT_DOUBLE_EQ(state.lr_scale, 1.0);   // an improvement keeps the rate
+  EXPECT_FALSE(RecordValidation(&state, 1, 0.29, 0.5));
+  EXPECT_DOUBLE_EQ(state.lr_scale, 0.5);
+  EXPECT_TRUE(RecordValidation(&state, 2, 0.40, 0.5));
+  EXPECT_DOUBLE_EQ(state.lr_scale, 0.5);   // and does not restore it
+  EXPECT_FALSE(RecordValidation(&state, 3, 0.40, 0.5));
+  EXPECT_DOUBLE_EQ(state.lr_scale, 0.25);
+  EXPECT_FALSE(RecordValidation(&state, 4, 0.10));  // the default decay, 1, keeps it constant
+  EXPECT_DOUBLE_EQ(state.lr_scale, 0.25);
+  ASSERT_TRUE(SaveRunState(dir.path(), state).ok());
+  auto loaded = LoadRunState(dir.path());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_DOUBLE_EQ(loaded->lr_scale, 0.25);
+  std::ofstream(dir.Sub("state.json")) << R"({"next_epoch":1,"lr_scale":0})";
+  EXPECT_EQ(LoadRunState(dir.path()).status().code(), absl::StatusCode::kInvalidArgument);
+  std::ofstream(dir.Sub("state.json")) << R"({"next_epoch":1})";  // written before lr_decay existed
+  ASSERT_TRUE(LoadRunState(dir.path()).ok());
+  EXPECT_DOUBLE_EQ(LoadRunState(dir.path())->lr_scale, 1.0);
+}
+
 TEST(RunStateTest, CorruptStateIsAClearError) {
   testing::TempDir dir;
   std::ofstream(dir.Sub("state.json")) << "{not json";

@@ -3,6 +3,7 @@
 #include "trainer/trainer.h"
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -12,6 +13,7 @@
 #include "tests/testutil/temp_dir.h"
 #include "trainer/adam.h"
 #include "trainer/export.h"
+#include "trainer/run_state.h"
 
 #include <torch/torch.h>
 
@@ -122,6 +124,10 @@ TEST(FusedAdamTest, MatchesLibtorchAdamWithWeightDecay) {
   options.weight_decay = 1e-3;
   FusedAdam fused({a}, options);
   for (int step = 0; step < 6; ++step) {
+    if (step == 3) {  // a decayed learning rate (trainer lr_decay) takes effect like libtorch's
+      fused.set_lr(0.003);
+      static_cast<torch::optim::AdamOptions&>(reference.param_groups()[0].options()).lr(0.003);
+    }
     torch::Tensor target = torch::randn({300, 7});
     ((a - target).pow(2).sum()).backward();
     fused.Step();
@@ -203,13 +209,18 @@ TEST(TrainerTest, ResumingFromACheckpointContinuesIdentically) {
   opt.torch_threads = 1;
   opt.eval.full_ranking = false;
   opt.patience = 100;
-  opt.epochs = 3;
+  opt.lr_decay = 0.5;  // a rate decayed before the resume must survive it (state.json lr_scale)
+  config.learning_rate = 0.1;  // high enough that validation stalls (checked below)
+  opt.epochs = 5;
   opt.checkpoint_dir = dir.Sub("straight");
   ASSERT_TRUE(Train(config, *split, opt).ok());
   opt.checkpoint_dir = dir.Sub("resumed");
-  opt.epochs = 1;
-  ASSERT_TRUE(Train(config, *split, opt).ok());
   opt.epochs = 3;
+  ASSERT_TRUE(Train(config, *split, opt).ok());
+  auto state = LoadRunState(opt.checkpoint_dir);
+  ASSERT_TRUE(state.ok());
+  EXPECT_LT(state->lr_scale, 1.0) << "no epoch before the resume stalled; the decay was not exercised";
+  opt.epochs = 5;
   ASSERT_TRUE(Train(config, *split, opt).ok());
   auto a = model::DgsrNetwork::Load(dir.Sub("straight/last.pt"), torch::kCPU);
   auto b = model::DgsrNetwork::Load(dir.Sub("resumed/last.pt"), torch::kCPU);
@@ -219,6 +230,41 @@ TEST(TrainerTest, ResumingFromACheckpointContinuesIdentically) {
   for (size_t k = 0; k < pa.size(); ++k) {
     EXPECT_TRUE(torch::equal(pa[k], pb[k])) << "parameter " << k << " max diff " << (pa[k] - pb[k]).abs().max().item<double>();
   }
+}
+
+TEST(TrainerTest, LearningRateDecaysAfterEachEpochWithoutImprovement) {
+  testing::TempDir dir;
+  auto store = SynthStore(dir, 80, 50, 15);
+  auto split = BuildSplit(store->graph());
+  ASSERT_TRUE(split.ok());
+  model::DgsrConfig config = SmallConfig(*split);
+  config.learning_rate = 0.05;  // high enough that validation stalls within a few epochs
+  TrainOptions opt;
+  opt.torch_threads = 1;
+  opt.eval.full_ranking = false;
+  opt.patience = 100;
+  opt.lr_decay = 0.5;
+  opt.epochs = 6;
+  opt.log_path = dir.Sub("metrics.jsonl");
+  ASSERT_TRUE(Train(config, *split, opt).ok());
+  std::ifstream log(opt.log_path);
+  std::string text;
+  double expected_lr = config.learning_rate;
+  int epochs = 0, stalled = 0;
+  while (std::getline(log, text)) {
+    auto line = JsonObject::Parse(text);
+    ASSERT_TRUE(line.ok()) << text;
+    EXPECT_NEAR(*line->GetNumber("lr"), expected_lr, 1e-12) << "epoch " << epochs + 1;
+    if (!*line->GetBool("improved")) {
+      expected_lr *= opt.lr_decay;
+      ++stalled;
+    }
+    ++epochs;
+  }
+  EXPECT_EQ(epochs, 6);
+  EXPECT_GT(stalled, 0) << "no epoch stalled, so the decay was not exercised; raise the learning rate";
+  opt.lr_decay = 0;
+  EXPECT_EQ(Train(config, *split, opt).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
