@@ -17,6 +17,7 @@
 #include "common/json.h"
 #include "model/dgsr_network.h"
 #include "trainer/adam.h"
+#include "trainer/loss.h"
 #include "trainer/split.h"
 #include "trainer/trainer.h"
 
@@ -304,8 +305,8 @@ int RunModelBench(const std::vector<std::string>&) {
       pruned.SampleBatch(train_view, reqs, &blocks);
       auto t = model::ToTensors(blocks, *config, torch::kCPU);
       auto b = Clock::now();
-      auto loss = torch::nn::functional::cross_entropy((*net)->ScoreAll((*net)->RepresentUnchecked(t)),
-                                                       torch::tensor(targets, torch::kInt64));
+      auto loss = trainer::SoftmaxCrossEntropy((*net)->ScoreAll((*net)->RepresentUnchecked(t)),
+                                               torch::tensor(targets, torch::kInt64));
       auto c = Clock::now();
       loss.backward();
       auto d = Clock::now();

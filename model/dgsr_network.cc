@@ -96,6 +96,10 @@ def dropout(self, x: Tensor, p: float):
     return torch.dropout(x, p, self.training)
 
 
+def embed(self, table: Tensor, ids: Tensor):
+    return table.index_select(0, ids)
+
+
 def gru_last(self, data: Tensor, batch_sizes: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor):
     # A packed one-layer GRU; the final state of every row (rows sorted longest first).
     h0 = torch.zeros(1, int(batch_sizes[0]), w_hh.size(1), dtype=data.dtype, device=data.device)
@@ -121,6 +125,12 @@ def dropout(self, x: Tensor, p: float):
     if self.training and p > 0.0:
         return dgsr_ops.dropout(x, p, True)
     return x
+
+
+def embed(self, table: Tensor, ids: Tensor):
+    # A sparse gradient (the rows read), which trainer/adam.h applies without a dense
+    # [rows x d] zero-fill per table per step.
+    return torch.embedding(table, ids, -1, False, True)
 )TS";
 
 // Resolves `torch` as the stock resolver does, and `dgsr_ops` to the dgsr:: operator namespace

@@ -61,7 +61,8 @@ BlockTensors ToTensors(const Blocks& blocks, const DgsrConfig& config, const tor
 
 // Which implementation of the neighbour gathers a network runs (model/fused_ops.h): the fused
 // CPU kernels (fast training and CPU inference), or stock ops only (what artifacts store, so that
-// they load in any runtime, Python and CUDA included). Both compute the same function.
+// they load in any runtime, Python and CUDA included). Both compute the same function; the fused
+// variant gives the embedding tables sparse gradients (trainer/adam.h applies either kind).
 enum class GatherKernels { kPortable, kFused };
 
 class DgsrNetwork {

@@ -3,7 +3,9 @@
 #include <ATen/Parallel.h>
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -23,7 +25,6 @@ void FusedAdam::Step() {
   for (size_t k = 0; k < params_.size(); ++k) {
     torch::Tensor& p = params_[k];
     if (!p.grad().defined()) continue;
-    torch::Tensor g = p.grad().contiguous();
     const int64_t step = ++steps_[k];
     const float b1 = static_cast<float>(options_.beta1), b2 = static_cast<float>(options_.beta2);
     const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(step));
@@ -33,17 +34,36 @@ void FusedAdam::Step() {
     const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
     const float eps = static_cast<float>(options_.eps), wd = static_cast<float>(options_.weight_decay);
     float* pp = p.data_ptr<float>();
-    const float* gp = g.data_ptr<float>();
     float* mp = exp_avg_[k].data_ptr<float>();
     float* vp = exp_avg_sq_[k].data_ptr<float>();
-    at::parallel_for(0, p.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
+    // Elements [begin, end) whose gradient is gp[0 .. end - begin) (nullptr: zero).
+    auto update = [&](int64_t begin, int64_t end, const float* gp) {
       for (int64_t i = begin; i < end; ++i) {
-        const float grad = gp[i] + wd * pp[i];
+        const float grad = (gp ? gp[i - begin] : 0.0f) + wd * pp[i];
         const float m = mp[i] = b1 * mp[i] + (1 - b1) * grad;
         const float v = vp[i] = b2 * vp[i] + (1 - b2) * grad * grad;
         pp[i] -= step_size * m / (std::sqrt(v) * inv_sqrt_bc2 + eps);
       }
-    });
+    };
+    if (p.grad().is_sparse()) {
+      // Rows of the first dimension; duplicates are summed by coalesce().
+      const torch::Tensor g = p.grad().coalesce();
+      const torch::Tensor rows = g.indices()[0].contiguous();
+      const torch::Tensor values = g.values().contiguous();
+      const int64_t num_rows = p.size(0), width = num_rows > 0 ? p.numel() / num_rows : 0;
+      std::vector<const float*> row_grad(num_rows, nullptr);
+      const int64_t* rp = rows.data_ptr<int64_t>();
+      for (int64_t j = 0; j < rows.numel(); ++j) row_grad[rp[j]] = values.data_ptr<float>() + j * width;
+      at::parallel_for(0, num_rows, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(width, 1)),
+                       [&](int64_t begin, int64_t end) {
+                         for (int64_t r = begin; r < end; ++r) update(r * width, (r + 1) * width, row_grad[r]);
+                       });
+    } else {
+      const torch::Tensor g = p.grad().contiguous();
+      const float* gp = g.data_ptr<float>();
+      at::parallel_for(0, p.numel(), 1 << 16,
+                       [&](int64_t begin, int64_t end) { update(begin, end, gp + begin); });
+    }
     p.mutable_grad() = torch::Tensor();
   }
 }

@@ -8,6 +8,10 @@
 //   loss.backward();
 //   adam.Step();        // updates every parameter that has a gradient, then clears gradients
 //
+// Gradients may be dense or sparse (the fused network's embedding rows, model/dgsr_network.h): a
+// sparse gradient counts as zero outside its rows, so the update equals the dense one, and the
+// pass reads no [rows x d] gradient.
+//
 // Thread-compatible. Parameters must be contiguous float32 CPU tensors.
 #ifndef DGSR_TRAINER_ADAM_H_
 #define DGSR_TRAINER_ADAM_H_

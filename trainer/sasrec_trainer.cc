@@ -16,6 +16,7 @@
 #include "common/status_macros.h"
 #include "model/dgsr_network.h"
 #include "trainer/export.h"
+#include "trainer/loss.h"
 #include "trainer/run_state.h"
 
 namespace dgsr::trainer {
@@ -189,7 +190,7 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
       try {
         torch::Tensor h = net->ForwardUnchecked(batch.inputs);
         h = h.reshape({-1, h.size(2)}).index_select(0, batch.positions);
-        torch::Tensor loss = torch::nn::functional::cross_entropy(net->ScoreAll(h), batch.targets);
+        torch::Tensor loss = SoftmaxCrossEntropy(net->ScoreAll(h), batch.targets);
         optimizer.zero_grad();
         loss.backward();
         optimizer.step();

@@ -16,6 +16,7 @@
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "trainer/adam.h"
+#include "trainer/loss.h"
 #include "trainer/run_state.h"
 
 namespace dgsr::trainer {
@@ -214,7 +215,7 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
       Batch batch = pipeline.Next();
       try {
         torch::Tensor rep = net->RepresentUnchecked(batch.blocks);
-        torch::Tensor loss = torch::nn::functional::cross_entropy(net->ScoreAll(rep), batch.targets);
+        torch::Tensor loss = SoftmaxCrossEntropy(net->ScoreAll(rep), batch.targets);
         loss.backward();
         optimizer.Step();
         loss_sum += loss.item<double>() * batch.size;

@@ -13,6 +13,7 @@
 #include "tests/testutil/temp_dir.h"
 #include "trainer/adam.h"
 #include "trainer/export.h"
+#include "trainer/loss.h"
 #include "trainer/run_state.h"
 
 #include <torch/torch.h>
@@ -137,6 +138,44 @@ TEST(FusedAdamTest, MatchesLibtorchAdamWithWeightDecay) {
     EXPECT_FALSE(a.grad().defined());  // gradients are cleared, not zeroed
   }
   EXPECT_LT((a - b).abs().max().item<double>(), 1e-5);
+}
+
+TEST(FusedAdamTest, SparseRowGradientsUpdateLikeTheirDenseEquivalent) {
+  // The fused network's embedding rows come with sparse gradients (rows repeated, some untouched);
+  // weight decay still moves every row, exactly as libtorch's Adam on the dense gradient.
+  torch::manual_seed(5);
+  torch::Tensor a = torch::randn({40, 6}).set_requires_grad(true), b = a.detach().clone().set_requires_grad(true);
+  torch::optim::Adam reference({b}, torch::optim::AdamOptions(0.01).weight_decay(1e-2));
+  AdamOptions options;
+  options.lr = 0.01;
+  options.weight_decay = 1e-2;
+  FusedAdam fused({a}, options);
+  for (int step = 0; step < 5; ++step) {
+    torch::Tensor ids = torch::randint(0, 20, {30}, torch::kInt64);  // rows 20..39 never read
+    torch::Tensor target = torch::randn({30, 6});
+    (torch::embedding(a, ids, -1, false, /*sparse=*/true) - target).pow(2).sum().backward();
+    ASSERT_TRUE(a.grad().is_sparse());
+    fused.Step();
+    reference.zero_grad();
+    (b.index_select(0, ids) - target).pow(2).sum().backward();
+    reference.step();
+  }
+  EXPECT_LT((a - b).abs().max().item<double>(), 1e-5);
+}
+
+TEST(SoftmaxCrossEntropyTest, MatchesLibtorchInValueAndGradient) {
+  torch::manual_seed(9);
+  torch::Tensor logits = (5 * torch::randn({7, 300}, torch::kDouble)).set_requires_grad(true);
+  torch::Tensor reference = logits.detach().clone().set_requires_grad(true);
+  torch::Tensor targets = torch::randint(0, 300, {7}, torch::kInt64);
+  torch::Tensor loss = SoftmaxCrossEntropy(logits, targets);
+  torch::Tensor expected = torch::nn::functional::cross_entropy(reference, targets);
+  EXPECT_NEAR(loss.item<double>(), expected.item<double>(), 1e-12);
+  (3 * loss).backward();  // a non-unit upstream gradient
+  (3 * expected).backward();
+  EXPECT_LT((logits.grad() - reference.grad()).abs().max().item<double>(), 1e-12);
+  EXPECT_THROW(SoftmaxCrossEntropy(logits, torch::tensor({0, 1, 2, 3, 4, 5, 300}, torch::kInt64)), c10::Error);
+  EXPECT_THROW(SoftmaxCrossEntropy(logits, torch::tensor({0, 1}, torch::kInt64)), c10::Error);
 }
 
 model::DgsrConfig SmallConfig(const Split& split) {
