@@ -8,6 +8,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <atomic>
+#include <bit>
+#include <cstdint>
 #include <cmath>
 #include <mutex>
 #include <vector>
@@ -224,6 +226,92 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction> {
   }
 };
 
+// exp for the GRU gates in a form the compiler vectorises (no library call per element):
+// x log2(e) = n + f with n an integer and |f| <= 1/2, 2^f by Cephes' exp2f polynomial (relative
+// error below 2e-7, like expf's), 2^n from the exponent bits. The input is clamped to
+// [-87, 88], where float exp neither underflows to a denormal nor overflows. Double keeps std::exp,
+// which the tests' double-precision references use.
+inline float GateExp(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float t = x * 1.44269504088896341f;
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding and subtracting it rounds t to an integer
+  const float n = (t + kRound) - kRound;
+  const float f = t - n;
+  float p = 1.535336188319500e-4f;
+  p = p * f + 1.339887440266574e-3f;
+  p = p * f + 9.618437357674640e-3f;
+  p = p * f + 5.550332471162809e-2f;
+  p = p * f + 2.402264791363012e-1f;
+  p = p * f + 6.931472028550421e-1f;
+  p = p * f + 1.0f;
+  return p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
+}
+inline double GateExp(double x) { return std::exp(x); }
+
+template <typename T>
+inline T Sigmoid(T x) {
+  return 1 / (1 + GateExp(-x));
+}
+
+// tanh(x) = 1 - 2 / (e^{2x} + 1): exact at the saturated ends, absolute error ~1e-7 near 0.
+template <typename T>
+inline T Tanh(T x) {
+  return 1 - 2 / (GateExp(2 * x) + 1);
+}
+
+// One step of the GRU's gate arithmetic for `rows` rows. gi, gh: the input and hidden parts of
+// the pre-activations [rows, 3H] (r, z, n); h: the rows' states, updated in place; saved: per row
+// r, z, n, the hidden part of n's pre-activation and h_prev [rows, 5H].
+template <typename T>
+void GruGatesForward(const T* __restrict gi, const T* __restrict gh, T* __restrict h, T* __restrict saved,
+                     int64_t rows, int64_t hidden) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const T* __restrict a = gi + i * 3 * hidden;
+    const T* __restrict b = gh + i * 3 * hidden;
+    T* __restrict hrow = h + i * hidden;
+    T* __restrict srow = saved + i * 5 * hidden;
+    for (int64_t c = 0; c < hidden; ++c) {
+      const T r = Sigmoid(a[c] + b[c]);
+      const T z = Sigmoid(a[hidden + c] + b[hidden + c]);
+      const T n = Tanh(a[2 * hidden + c] + r * b[2 * hidden + c]);
+      srow[c] = r;
+      srow[hidden + c] = z;
+      srow[2 * hidden + c] = n;
+      srow[3 * hidden + c] = b[2 * hidden + c];
+      srow[4 * hidden + c] = hrow[c];
+      hrow[c] = (1 - z) * n + z * hrow[c];
+    }
+  }
+}
+
+// Its backward for one step: dh [rows, H] holds the gradient w.r.t. the step's output state and
+// leaves with the direct path to h_prev (the gate paths are added by the caller's GEMM); dgi and
+// dgh [rows, 3H] receive the pre-activation gradients of the input and hidden parts.
+template <typename T>
+void GruGatesBackward(const T* __restrict saved, T* __restrict dh, T* __restrict dgi, T* __restrict dgh,
+                      int64_t rows, int64_t hidden) {
+  for (int64_t i = 0; i < rows; ++i) {
+    const T* __restrict srow = saved + i * 5 * hidden;
+    T* __restrict dhrow = dh + i * hidden;
+    T* __restrict dgirow = dgi + i * 3 * hidden;
+    T* __restrict dghrow = dgh + i * 3 * hidden;
+    for (int64_t c = 0; c < hidden; ++c) {
+      const T r = srow[c], z = srow[hidden + c], n = srow[2 * hidden + c];
+      const T ghn = srow[3 * hidden + c], hprev = srow[4 * hidden + c], g = dhrow[c];
+      const T dn = g * (1 - z) * (1 - n * n);
+      const T dz = g * (hprev - n) * z * (1 - z);
+      const T dr = dn * ghn * r * (1 - r);
+      dgirow[c] = dr;
+      dgirow[hidden + c] = dz;
+      dgirow[2 * hidden + c] = dn;
+      dghrow[c] = dr;
+      dghrow[hidden + c] = dz;
+      dghrow[2 * hidden + c] = dn * r;
+      dhrow[c] = g * z;
+    }
+  }
+}
+
 // GRU over a packed batch (time-major, longest row first; PyTorch's gate order r, z, n), returning
 // only the final state of every row. Forward saves the gates; backward runs through time by hand,
 // so the per-step slicing of a packed torch.gru never reaches autograd (on CPU its slice-backward
@@ -270,26 +358,8 @@ class GruLastFunction : public torch::autograd::Function<GruLastFunction> {
         Tensor hp = h.narrow(0, 0, bs);
         Tensor gh = torch::addmm(b_hh, hp, w_hh.t());  // [bs, 3H]
         const scalar_t* gip = gi.data_ptr<scalar_t>() + off * 3 * hidden;
-        const scalar_t* ghp = gh.data_ptr<scalar_t>();
-        scalar_t* hpp = hp.data_ptr<scalar_t>();
         scalar_t* sp = saved.data_ptr<scalar_t>() + off * 5 * hidden;
-        for (int64_t i = 0; i < bs; ++i) {
-          const scalar_t* a = gip + i * 3 * hidden;
-          const scalar_t* b = ghp + i * 3 * hidden;
-          scalar_t* hrow = hpp + i * hidden;
-          scalar_t* srow = sp + i * 5 * hidden;
-          for (int64_t c = 0; c < hidden; ++c) {
-            const scalar_t r = 1 / (1 + std::exp(-(a[c] + b[c])));
-            const scalar_t z = 1 / (1 + std::exp(-(a[hidden + c] + b[hidden + c])));
-            const scalar_t n = std::tanh(a[2 * hidden + c] + r * b[2 * hidden + c]);
-            srow[c] = r;
-            srow[hidden + c] = z;
-            srow[2 * hidden + c] = n;
-            srow[3 * hidden + c] = b[2 * hidden + c];
-            srow[4 * hidden + c] = hrow[c];
-            hrow[c] = (1 - z) * n + z * hrow[c];
-          }
-        }
+        GruGatesForward(gip, gh.data_ptr<scalar_t>(), hp.data_ptr<scalar_t>(), sp, bs, hidden);
       }
     });
     ctx->save_for_backward({data, batch_sizes, w_ih, w_hh, saved});
@@ -302,40 +372,21 @@ class GruLastFunction : public torch::autograd::Function<GruLastFunction> {
     const int64_t hidden = w_hh.size(1);
     const GruSteps steps = StepsOf(batch_sizes, data.size(0));
     Tensor dh = grads[0].contiguous().clone();  // gradient w.r.t. each row's current state
+    // Pre-activation gradients of every packed row: input part (dgi) and hidden part (dgh). Only
+    // the path to h_prev runs step by step; the weight gradients are one GEMM each at the end.
     Tensor dgi = torch::empty({data.size(0), 3 * hidden}, data.options());
-    Tensor dw_hh = torch::zeros_like(w_hh), db_hh = torch::zeros({3 * hidden}, data.options());
+    Tensor dgh = torch::empty({data.size(0), 3 * hidden}, data.options());
     AT_DISPATCH_FLOATING_TYPES(data.scalar_type(), "gru_last_backward", [&] {
       for (int64_t t = static_cast<int64_t>(steps.sizes.size()) - 1; t >= 0; --t) {
         const int64_t bs = steps.sizes[t], off = steps.offsets[t];
-        Tensor dgh = torch::empty({bs, 3 * hidden}, data.options());
-        scalar_t* dhp = dh.data_ptr<scalar_t>();
-        scalar_t* dgip = dgi.data_ptr<scalar_t>() + off * 3 * hidden;
-        scalar_t* dghp = dgh.data_ptr<scalar_t>();
-        const scalar_t* sp = saved.data_ptr<scalar_t>() + off * 5 * hidden;
-        for (int64_t i = 0; i < bs; ++i) {
-          const scalar_t* srow = sp + i * 5 * hidden;
-          scalar_t* dhrow = dhp + i * hidden;
-          for (int64_t c = 0; c < hidden; ++c) {
-            const scalar_t r = srow[c], z = srow[hidden + c], n = srow[2 * hidden + c];
-            const scalar_t ghn = srow[3 * hidden + c], hprev = srow[4 * hidden + c], g = dhrow[c];
-            const scalar_t dn = g * (1 - z) * (1 - n * n);
-            const scalar_t dz = g * (hprev - n) * z * (1 - z);
-            const scalar_t dr = dn * ghn * r * (1 - r);
-            dgip[i * 3 * hidden + c] = dr;
-            dgip[i * 3 * hidden + hidden + c] = dz;
-            dgip[i * 3 * hidden + 2 * hidden + c] = dn;
-            dghp[i * 3 * hidden + c] = dr;
-            dghp[i * 3 * hidden + hidden + c] = dz;
-            dghp[i * 3 * hidden + 2 * hidden + c] = dn * r;
-            dhrow[c] = g * z;  // the direct path to h_prev; the gate paths are added below
-          }
-        }
-        Tensor hprev = saved.narrow(0, off, bs).select(1, 4);
-        dh.narrow(0, 0, bs).addmm_(dgh, w_hh);
-        dw_hh.addmm_(dgh.t(), hprev);
-        db_hh.add_(dgh.sum(0));
+        GruGatesBackward(saved.data_ptr<scalar_t>() + off * 5 * hidden, dh.data_ptr<scalar_t>(),
+                         dgi.data_ptr<scalar_t>() + off * 3 * hidden, dgh.data_ptr<scalar_t>() + off * 3 * hidden,
+                         bs, hidden);
+        dh.narrow(0, 0, bs).addmm_(dgh.narrow(0, off, bs), w_hh);
       }
     });
+    Tensor dw_hh = torch::mm(dgh.t(), saved.select(1, 4));
+    Tensor db_hh = dgh.sum(0);
     Tensor ddata = torch::mm(dgi, w_ih);
     Tensor dw_ih = torch::mm(dgi.t(), data);
     Tensor db_ih = dgi.sum(0);
