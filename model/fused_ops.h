@@ -20,6 +20,8 @@
 //       GRU (PyTorch's equations and gate order) over a packed batch (time-major, rows sorted
 //       longest first, batch_sizes on the CPU as for torch.gru), returning each row's final
 //       state; backward through time is written out, so no per-step slice reaches autograd.
+//       In float the gate nonlinearities use a vectorisable polynomial exp (relative error
+//       < 2e-7); in double, std::exp.
 //   dropout(x, p, train) -> y: inverted dropout (y = x * keep / (1 - p), keep with probability
 //       1 - p), the same distribution as torch.dropout, with a one-pass kernel and a cheap
 //       counter-based generator: libtorch's CPU bernoulli_ draws each element through mt19937
