@@ -85,6 +85,11 @@ bool RecordValidation(RunState* state, int epoch, double ndcg, double lr_decay) 
   return improved;
 }
 
+absl::Status CheckLrDecay(double lr_decay) {
+  if (lr_decay > 0 && lr_decay <= 1) return absl::OkStatus();
+  return absl::InvalidArgumentError("lr_decay must be in (0, 1]");
+}
+
 uint64_t EpochSeed(uint64_t seed, int epoch) { return seed * 1000003ull + static_cast<uint64_t>(epoch); }
 
 JsonObject EpochMetrics(const EvalResult& valid, const std::string& model, const EpochStats& stats,

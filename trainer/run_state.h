@@ -86,6 +86,9 @@ bool ShouldStop(const RunState& state, int patience);
 // the paper trains); next_epoch becomes epoch + 1. Returns whether `epoch` is the new best.
 bool RecordValidation(RunState* state, int epoch, double ndcg, double lr_decay = 1);
 
+// InvalidArgument unless lr_decay is in (0, 1].
+[[nodiscard]] absl::Status CheckLrDecay(double lr_decay);
+
 // The seed of an epoch's shuffle and dropout, so that a resumed run continues exactly.
 uint64_t EpochSeed(uint64_t seed, int epoch);
 

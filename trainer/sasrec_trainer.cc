@@ -134,7 +134,7 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
   if (config.num_items != split.num_items) {
     return absl::InvalidArgumentError("SASRec config num_items must match the split's");
   }
-  if (!(options.lr_decay > 0 && options.lr_decay <= 1)) return absl::InvalidArgumentError("lr_decay must be in (0, 1]");
+  RETURN_IF_ERROR(CheckLrDecay(options.lr_decay));
   const std::vector<std::vector<int64_t>> sequences = TrainingSequences(split, config);
   if (sequences.empty()) {
     return absl::InvalidArgumentError("no training sequences: SASRec needs users with at least 2 training items");

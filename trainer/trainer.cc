@@ -171,7 +171,7 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   if (config.num_users != split.num_users || config.num_items != split.num_items) {
     return absl::InvalidArgumentError("config id spaces must match the split's");
   }
-  if (!(options.lr_decay > 0 && options.lr_decay <= 1)) return absl::InvalidArgumentError("lr_decay must be in (0, 1]");
+  RETURN_IF_ERROR(CheckLrDecay(options.lr_decay));
   model::ConfigureTorchRuntime(options.torch_threads);
   const std::string ck_dir = options.checkpoint_dir;
   RunState run;
