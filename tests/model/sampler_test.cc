@@ -175,6 +175,48 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{SamplerVariant::kAuthors, 1, 5, 2, true}, Case{SamplerVariant::kAuthors, 2, 3, 3, false},
                       Case{SamplerVariant::kAuthors, 3, 4, 2, false}, Case{SamplerVariant::kAuthors, 4, 2, 4, true}));
 
+// The network reads only nodes within L hops, and a node's neighbour list is its n most recent
+// neighbours whatever m is; so every m that reaches hop L (2m - 1 >= L) gives the network the same
+// blocks. This is why m (the paper's 4, our default 3) is not a quality lever for L <= 3.
+TEST(SamplerTest, OrdersThatReachTheLayerDepthGiveIdenticalBlocks) {
+  RandomGraph g = MakeGraph(11, 40, 30, 700, 60);
+  auto graph = store::TemporalGraph::Build(g.edges, g.users, g.items);
+  auto view = graph->Read();
+  std::vector<SampleRequest> reqs;
+  for (NodeId u = 0; u < 40; u += 3) reqs.push_back({u, static_cast<Timestamp>(20 + u)});
+  for (SamplerVariant variant : {SamplerVariant::kPaper, SamplerVariant::kAuthors}) {
+    for (int layers : {2, 3}) {
+      std::vector<Blocks> by_order;
+      for (int order : {2, 3, 4}) {
+        DgsrConfig c;
+        c.num_users = g.users;
+        c.num_items = g.items;
+        c.sampler_variant = variant;
+        c.max_neighbors = 4;
+        c.layers = layers;
+        c.sampler_order = order;
+        SubgraphSampler sampler(c, SubgraphSampler::Mode::kPruned);
+        sampler.SampleBatch(view, reqs, &by_order.emplace_back());
+      }
+      for (size_t k = 1; k < by_order.size(); ++k) {
+        const Blocks& a = by_order[0];
+        const Blocks& b = by_order[k];
+        SCOPED_TRACE(::testing::Message() << "variant " << static_cast<int>(variant) << " L=" << layers
+                                          << " m=" << k + 2 << " vs m=2");
+        EXPECT_GT(a.num_edges(), 0);
+        EXPECT_EQ(a.user_ids, b.user_ids);
+        EXPECT_EQ(a.item_ids, b.item_ids);
+        EXPECT_EQ(a.user_nbr, b.user_nbr);
+        EXPECT_EQ(a.user_len, b.user_len);
+        EXPECT_EQ(a.item_nbr, b.item_nbr);
+        EXPECT_EQ(a.item_len, b.item_len);
+        EXPECT_EQ(a.layer_users, b.layer_users);
+        EXPECT_EQ(a.layer_items, b.layer_items);
+      }
+    }
+  }
+}
+
 TEST(SamplerTest, NothingAtOrAfterTheRequestTimeIsVisible) {
   // Edges at exactly t must be hidden: the user's interaction at t is what we predict.
   std::vector<Interaction> edges{{0, 0, 10}, {0, 1, 20}, {1, 1, 5}, {1, 2, 20}, {1, 0, 30}};
