@@ -51,8 +51,8 @@ struct DgsrConfig {
   bool layer_map = false;       // Authors: per-layer linear map + dropout on h^(l-1).
   bool include_layer0 = true;   // Eq. 11 with h^(0) (paper) or from h^(1) (authors).
   bool last_item = false;       // Append the last item's final-layer vector (authors' option).
-  double feat_dropout = 0.0;
-  double attn_dropout = 0.0;
+  double feat_dropout = 0.0;    // On each layer's input h^(l-1) (after the layer map if on).
+  double attn_dropout = 0.0;    // On attention weights (eq. 2/4, or the local attention).
 
   // ---- Training (§5.2.3). Stored for the record; the trainer reads them.
   double learning_rate = 0.001;

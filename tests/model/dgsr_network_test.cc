@@ -188,9 +188,39 @@ TEST_P(EquationTest, BatchedNetworkEqualsPerNodeEquations) {
 }
 
 INSTANTIATE_TEST_SUITE_P(PaperAndAuthors, EquationTest,
-                         ::testing::Values(std::make_tuple(false, 1, false), std::make_tuple(false, 2, false),
+                         ::testing::Values(std::make_tuple(false, 0, false), std::make_tuple(false, 1, false),
+                                           std::make_tuple(false, 2, false),
                                            std::make_tuple(false, 2, true), std::make_tuple(true, 2, false),
                                            std::make_tuple(true, 3, true)));
+
+// Feature dropout acts in training mode only, in both variants (with the authors' layer map it
+// drops the mapped features, without it the layer inputs h^(l-1)), and in both kernel variants.
+TEST(DgsrNetworkTest, FeatureDropoutActsInTrainingOnly) {
+  for (bool authors : {false, true}) {
+    for (GatherKernels kernels : {GatherKernels::kFused, GatherKernels::kPortable}) {
+      SCOPED_TRACE(::testing::Message() << "authors=" << authors << " fused=" << (kernels == GatherKernels::kFused));
+      DgsrConfig c = TinyConfig(authors, 2);
+      c.attn_dropout = 0;
+      c.feat_dropout = 0;
+      auto plain = DgsrNetwork::Create(c, 3, kernels);
+      c.feat_dropout = 0.5;
+      auto dropped = DgsrNetwork::Create(c, 3, kernels);
+      ASSERT_TRUE(plain.ok() && dropped.ok());
+      torch::NoGradGuard ng;
+      auto graph = store::TemporalGraph::Build(RandomEdges(5, c.num_users, c.num_items, 90), c.num_users, c.num_items);
+      auto view = graph->Read();
+      std::vector<SampleRequest> reqs{{0, 500}, {3, 800}, {5, 1000}};
+      torch::Tensor eval_plain = Represent(**plain, view, reqs, SubgraphSampler::Mode::kPruned);
+      EXPECT_TRUE(torch::equal(eval_plain, Represent(**dropped, view, reqs, SubgraphSampler::Mode::kPruned)));
+      (*plain)->SetTraining(true);
+      (*dropped)->SetTraining(true);
+      EXPECT_TRUE(torch::allclose(eval_plain, Represent(**plain, view, reqs, SubgraphSampler::Mode::kPruned)))
+          << "p = 0 must be the identity in training mode";
+      EXPECT_FALSE(torch::allclose(eval_plain, Represent(**dropped, view, reqs, SubgraphSampler::Mode::kPruned)))
+          << "p = 0.5 must change the training-mode output";
+    }
+  }
+}
 
 TEST(DgsrNetworkTest, PrunedBlocksGiveIdenticalOutputsToTheFullSubgraph) {
   for (bool authors : {false, true}) {
