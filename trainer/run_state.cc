@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <system_error>
 
 #include <unistd.h>
@@ -88,6 +89,26 @@ bool RecordValidation(RunState* state, int epoch, double ndcg, double lr_decay) 
 absl::Status CheckLrDecay(double lr_decay) {
   if (lr_decay > 0 && lr_decay <= 1) return absl::OkStatus();
   return absl::InvalidArgumentError("lr_decay must be in (0, 1]");
+}
+
+absl::Status CheckResumedConfig(const JsonObject& stored, const JsonObject& requested,
+                                const std::string& checkpoint_dir) {
+  std::map<std::string, JsonObject::Value> want(requested.entries().begin(), requested.entries().end());
+  for (const auto& [key, value] : stored.entries()) {
+    auto it = want.find(key);
+    if (it != want.end() && it->second == value) {
+      want.erase(it);
+      continue;
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the checkpoint in ", checkpoint_dir, " was trained with another config (field '", key,
+        "'); resume with the flags it was started with, or use a new --run_dir"));
+  }
+  if (!want.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("the checkpoint in ", checkpoint_dir, " has no field '",
+                                                   want.begin()->first, "'; use a new --run_dir"));
+  }
+  return absl::OkStatus();
 }
 
 uint64_t EpochSeed(uint64_t seed, int epoch) { return seed * 1000003ull + static_cast<uint64_t>(epoch); }

@@ -89,6 +89,12 @@ bool RecordValidation(RunState* state, int epoch, double ndcg, double lr_decay =
 // InvalidArgument unless lr_decay is in (0, 1].
 [[nodiscard]] absl::Status CheckLrDecay(double lr_decay);
 
+// A resumed run must continue the run it resumes: InvalidArgument naming the first field where
+// the model config stored in the checkpoint differs from the one requested (for example a
+// different --dim or --feat_dropout), which would otherwise be ignored silently.
+[[nodiscard]] absl::Status CheckResumedConfig(const JsonObject& stored, const JsonObject& requested,
+                                              const std::string& checkpoint_dir);
+
 // The seed of an epoch's shuffle and dropout, so that a resumed run continues exactly.
 uint64_t EpochSeed(uint64_t seed, int epoch);
 

@@ -148,9 +148,7 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
   if (resume) {
     ASSIGN_OR_RETURN(run, LoadRunState(ck_dir));
     ASSIGN_OR_RETURN(net, SasRecNetwork::Load(LastNetworkPath(ck_dir), torch::kCPU));
-    if (net->config().ToJson().Dump() != config.ToJson().Dump()) {
-      return absl::InvalidArgumentError(absl::StrCat("checkpoint in ", ck_dir, " was trained with another SASRec config"));
-    }
+    RETURN_IF_ERROR(CheckResumedConfig(net->config().ToJson(), config.ToJson(), ck_dir));
     for (auto& p : net->Parameters()) p.set_requires_grad(true);
     DGSR_LOG(INFO) << "resuming SASRec" << Kv("checkpoint", ck_dir) << Kv("next_epoch", run.next_epoch);
   } else {

@@ -180,6 +180,7 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   if (resume) {
     ASSIGN_OR_RETURN(run, LoadRunState(ck_dir));
     ASSIGN_OR_RETURN(net, model::DgsrNetwork::Load(LastNetworkPath(ck_dir), torch::kCPU, options.kernels));
+    RETURN_IF_ERROR(CheckResumedConfig(net->config().ToJson(), config.ToJson(), ck_dir));
     for (auto& p : net->Parameters()) p.set_requires_grad(true);
     DGSR_LOG(INFO) << "resuming" << Kv("checkpoint", ck_dir) << Kv("next_epoch", run.next_epoch);
   } else {

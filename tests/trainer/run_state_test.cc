@@ -58,6 +58,26 @@ TEST(RunStateTest, EpochsWithoutImprovementDecayTheLearningRate) {
   EXPECT_DOUBLE_EQ(LoadRunState(dir.path())->lr_scale, 1.0);
 }
 
+TEST(RunStateTest, ResumingWithAnotherConfigNamesTheField) {
+  JsonObject stored;
+  stored.Set("dim", 50).Set("feat_dropout", 0.1).Set("preset_name", "paper");
+  JsonObject same = stored;
+  EXPECT_TRUE(CheckResumedConfig(stored, same, "ck").ok());
+  JsonObject other = stored;
+  other.Set("feat_dropout", 0.2);
+  absl::Status s = CheckResumedConfig(stored, other, "ck");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("'feat_dropout'"), std::string::npos) << s;
+  JsonObject wider = stored;
+  wider.Set("layers", 3);
+  s = CheckResumedConfig(stored, wider, "ck");
+  EXPECT_NE(s.message().find("'layers'"), std::string::npos) << s;
+  JsonObject narrower;
+  narrower.Set("dim", 50).Set("feat_dropout", 0.1);
+  s = CheckResumedConfig(stored, narrower, "ck");
+  EXPECT_NE(s.message().find("'preset_name'"), std::string::npos) << s;
+}
+
 TEST(RunStateTest, CorruptStateIsAClearError) {
   testing::TempDir dir;
   std::ofstream(dir.Sub("state.json")) << "{not json";

@@ -269,6 +269,12 @@ TEST(TrainerTest, ResumingFromACheckpointContinuesIdentically) {
   for (size_t k = 0; k < pa.size(); ++k) {
     EXPECT_TRUE(torch::equal(pa[k], pb[k])) << "parameter " << k << " max diff " << (pa[k] - pb[k]).abs().max().item<double>();
   }
+  // Resuming with another model config is refused, not silently continued with the old one.
+  config.feat_dropout = 0.3;
+  opt.epochs = 6;
+  absl::Status refused = Train(config, *split, opt).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_NE(refused.message().find("feat_dropout"), std::string::npos) << refused;
 }
 
 TEST(TrainerTest, LearningRateDecaysAfterEachEpochWithoutImprovement) {
