@@ -15,7 +15,7 @@
 #include "trainer/trainer.h"
 
 ABSL_FLAG(std::string, model_dir, "", "versioned model directory to export into (empty: no export)");
-ABSL_FLAG(std::string, run_dir, "", "checkpoints and metrics.jsonl; an existing run resumes");
+ABSL_FLAG(std::string, run_dir, "", "checkpoints and metrics.jsonl; an existing run resumes (with the model flags it was started with; others are refused)");
 ABSL_FLAG(std::string, preset, "paper", "model preset: paper (the paper's equations) or authors (their code)");
 ABSL_FLAG(int, layers, -1, "DGAN layers L (-1: 2)");
 ABSL_FLAG(int, dim, 50, "embedding size d");
