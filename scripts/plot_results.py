@@ -57,8 +57,10 @@ def groups(out, runs):
         ax.set_xticklabels([f"{g} items" for g in GROUPS])
         ax.set_title(title)
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    # One legend below both charts, where it cannot hide a bar.
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(runs), fontsize=9)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(out, dpi=110)
 
 
