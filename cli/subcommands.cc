@@ -57,8 +57,13 @@ const std::vector<Subcommand>& AllSubcommands() {
       {"ingest", "send events to a running server", "", {"cli/cmd_ingest.cc"}, RunIngest},
       {"bench", "benchmarks: store | sampler | model | train | serve",
        "dgsr bench <part> [flags]: runs one benchmark program; its last output line is one JSON\n"
-       "object. `dgsr bench store` measures ingest vs raw RocksDB, query latency, memory and reopen.",
-       {"cli/cmd_bench.cc", "bench/store_bench.cc"}, RunBench},
+       "object.\n"
+       "  store    ingest vs raw RocksDB puts, n-most-recent query latency, memory, reopen\n"
+       "  sampler  sub-graph sampling (Algorithm 1) rate on --bench_dataset\n"
+       "  model    forward/backward/Adam step times of the DGSR network, fused vs portable\n"
+       "  train    end-to-end training samples/s with the sampler overlapped, vs the portable network\n"
+       "  serve    not built yet (the server issue)",
+       {"cli/cmd_bench.cc", "bench/store_bench.cc", "bench/model_bench.cc"}, RunBench},
   };
   return *commands;
 }
