@@ -149,7 +149,7 @@ absl::Status Train() {
 absl::Status PublishRun(JsonObject summary, const store::StoreInfo& info, const trainer::Split& split,
                         const std::function<absl::StatusOr<std::string>(const JsonObject&)>& export_model) {
   summary.Set("snapshot_id", info.snapshot_id).Set("store_id", info.store_id);
-  summary.Set("snapshot_events", info.num_events);
+  summary.Set("snapshot_events", info.num_events).Set("snapshot_max_time", info.max_time);
   summary.Set("num_users", split.num_users).Set("num_items", split.num_items);
   const std::string run_dir = absl::GetFlag(FLAGS_run_dir);
   if (!run_dir.empty()) RETURN_IF_ERROR(WriteFileAtomic(run_dir + "/summary.json", summary.Dump() + "\n"));

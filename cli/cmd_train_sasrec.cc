@@ -84,7 +84,6 @@ absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::Stor
   summary.Set("wall_seconds", absl::ToDoubleSeconds(absl::Now() - start));
   summary.Set("seed", static_cast<int64_t>(opt.seed)).Set("eval_seed", static_cast<int64_t>(opt.eval.seed));
   summary.Set("dataset", absl::GetFlag(FLAGS_dataset)).Set("lr_decay", opt.lr_decay);
-  summary.Set("snapshot_max_time", info.max_time);
   const JsonObject config_json = config.ToJson();
   for (const auto& [k, v] : config_json.entries()) {
     std::visit([&](const auto& value) { summary.Set("sasrec." + k, value); }, v);

@@ -1,5 +1,6 @@
 #include "common/json.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -34,9 +35,11 @@ void AppendQuoted(const std::string& s, std::string* out) {
 std::string FormatNumber(double v) {
   if (!std::isfinite(v)) return "null";
   if (v == std::floor(v) && std::fabs(v) < 1e15) return absl::StrCat(static_cast<int64_t>(v));
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.6g", v);
-  return buf;
+  // The shortest text that parses back to exactly v: state files (run_state.h) and configs
+  // round-trip bit for bit, and short values stay short (0.001, not 0.0010000000000000000208).
+  char buf[64];
+  const auto end = std::to_chars(buf, buf + sizeof(buf), v).ptr;
+  return std::string(buf, end);
 }
 
 class Parser {

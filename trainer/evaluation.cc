@@ -43,7 +43,7 @@ void RankRows(const Split& split, std::span<const Sample> samples, size_t first_
     for (int k = 0; k < h; ++k) if (history[k] < num_scored) (*mask)[history[k]] = 1;
     int64_t rank = 0;
     for (int64_t i = 0; i < num_scored; ++i) {
-      rank += (!(*mask)[i] && i != sample.target && row[i] >= target) ? 1 : 0;
+      rank += (!(*mask)[i] && i != sample.target && !(row[i] < target)) ? 1 : 0;  // as PessimisticRank
     }
     for (int k = 0; k < h; ++k) if (history[k] < num_scored) (*mask)[history[k]] = 0;
     result->full.Add(rank, sample.history);
@@ -75,10 +75,12 @@ absl::StatusOr<EvalResult> EvaluateWith(const Split& split, SplitPart part, cons
   for (size_t begin = 0; begin < samples.size(); begin += options.batch_size) {
     auto chunk = samples.subspan(begin, std::min<size_t>(options.batch_size, samples.size() - begin));
     RETURN_IF_ERROR(scorer(chunk, view, &scores));
-    if (scores.size() != chunk.size() * static_cast<size_t>(split.num_items)) {
-      return absl::InternalError("scorer returned the wrong number of scores");
+    const size_t width = scores.size() / chunk.size();
+    if (width == 0 || width * chunk.size() != scores.size() || width > static_cast<size_t>(split.num_items)) {
+      return absl::InternalError(absl::StrCat("scorer returned ", scores.size(), " scores for ", chunk.size(),
+                                              " samples over ", split.num_items, " items"));
     }
-    RankRows(split, chunk, begin, scores.data(), split.num_items, view, options, &result, &mask);
+    RankRows(split, chunk, begin, scores.data(), static_cast<int64_t>(width), view, options, &result, &mask);
     if (bar) bar->Add(static_cast<int64_t>(chunk.size()));
   }
   if (bar) bar->Finish();

@@ -40,7 +40,9 @@ struct EvalResult {
   JsonObject ToJson(const std::string& prefix) const;
 };
 
-// Writes samples.size() x split.num_items scores, row-major.
+// Writes samples.size() x K scores, row-major, for items 0 .. K-1 with 1 <= K <= split.num_items.
+// K < num_items when the model predates items of a newer snapshot: those score 0, what the model's
+// all-zero embedding row gives an unknown item.
 using BatchScorer = std::function<absl::Status(std::span<const Sample> samples,
                                                const store::TemporalGraph::ReadView& graph,
                                                std::vector<float>* scores)>;

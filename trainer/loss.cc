@@ -1,5 +1,9 @@
 #include "trainer/loss.h"
 
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
 namespace dgsr::trainer {
 namespace {
 
@@ -46,6 +50,14 @@ class SoftmaxCrossEntropyFunction : public torch::autograd::Function<SoftmaxCros
 
 Tensor SoftmaxCrossEntropy(const Tensor& logits, const Tensor& targets) {
   return SoftmaxCrossEntropyFunction::apply(logits, targets);
+}
+
+absl::Status CheckFiniteLoss(double loss, int epoch, size_t batch) {
+  if (std::isfinite(loss)) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "training diverged: the loss of epoch ", epoch, ", batch ", batch + 1, " is ", loss,
+      ". Stopped before the optimiser step; the run directory keeps the last finished epoch. Start a new run "
+      "with a lower --learning_rate or a larger --l2"));
 }
 
 }  // namespace dgsr::trainer

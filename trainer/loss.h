@@ -13,11 +13,20 @@
 
 #include <torch/torch.h>
 
+#include <cstddef>
+
+#include "absl/status/status.h"
+
 namespace dgsr::trainer {
 
 // logits [B, C] (float or double), targets [B] int64 in [0, C). Throws c10::Error on bad shapes
 // or a target out of range (the trainers turn it into a Status).
 torch::Tensor SoftmaxCrossEntropy(const torch::Tensor& logits, const torch::Tensor& targets);
+
+// OK for a finite batch loss. Otherwise FailedPrecondition "training diverged" naming the epoch
+// (1-based) and batch: the trainers stop before the optimiser step, so the run directory still
+// holds the last finished epoch's checkpoint and no NaN reaches a model.
+[[nodiscard]] absl::Status CheckFiniteLoss(double loss, int epoch, size_t batch);
 
 }  // namespace dgsr::trainer
 

@@ -21,7 +21,9 @@ namespace dgsr::trainer {
 
 inline constexpr std::array<int, 3> kCutoffs = {5, 10, 20};
 
-// Rank of `target` among `others` (ties against the target).
+// Rank of `target` among `others`: how many are not strictly below it. Ties count against the
+// target, and so does every non-finite score: a NaN target ranks last, a NaN other above it (a
+// diverged model scores nothing, instead of everything).
 int64_t PessimisticRank(float target, std::span<const float> others);
 
 // Draws `count` distinct items from [0, num_items) outside `excluded` (sorted). Deterministic in

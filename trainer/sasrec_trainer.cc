@@ -26,7 +26,8 @@ using model::SasRecConfig;
 using model::SasRecNetwork;
 
 // Each user's training sequence (the last max_len + 1 items in train_graph); users with fewer
-// than two items have no target and are left out.
+// than two items have no target and are left out. As in SASRec (Kang & McAuley 2018), a history
+// longer than max_len + 1 trains on its last max_len targets only; DGSR trains on every prefix.
 std::vector<std::vector<int64_t>> TrainingSequences(const Split& split, const SasRecConfig& config) {
   std::vector<std::vector<int64_t>> out;
   auto view = split.train_graph->Read();
@@ -117,8 +118,8 @@ absl::StatusOr<EvalResult> EvaluateSasRec(SasRecNetwork& network, const Split& s
       sequences[k].assign(recent.begin(), recent.begin() + n);
     }
     try {
-      torch::Tensor s = network.ScoreAll(network.RepresentUnchecked(model::PackSequences(sequences, config)));
-      s = s.contiguous();
+      torch::Tensor seq = model::PackSequences(sequences, config).to(network.device());
+      torch::Tensor s = network.ScoreAll(network.RepresentUnchecked(seq)).to(torch::kCPU).contiguous();
       scores->assign(s.data_ptr<float>(), s.data_ptr<float>() + s.numel());
     } catch (const c10::Error& e) {
       return absl::InternalError(absl::StrCat("SASRec evaluation forward failed: ", e.what_without_backtrace()));
@@ -189,10 +190,12 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
         torch::Tensor h = net->ForwardUnchecked(batch.inputs);
         h = h.reshape({-1, h.size(2)}).index_select(0, batch.positions);
         torch::Tensor loss = SoftmaxCrossEntropy(net->ScoreAll(h), batch.targets);
+        const double value = loss.item<double>();
+        RETURN_IF_ERROR(CheckFiniteLoss(value, epoch + 1, b / config.batch_size));
         optimizer.zero_grad();
         loss.backward();
         optimizer.step();
-        loss_sum += loss.item<double>() * batch.size;
+        loss_sum += value * batch.size;
         loss_n += batch.size;
       } catch (const c10::Error& e) {
         return absl::InternalError(absl::StrCat("SASRec training step failed: ", e.what_without_backtrace()));

@@ -11,9 +11,11 @@
 // Training data: each user's sequence in split.train_graph (which holds no validation or test
 // interaction), cut to its last max_len + 1 items. The inputs are all but the last item, the
 // targets all but the first, and the loss is softmax cross-entropy over all items at every
-// position (SASRec+, Klenitskiy & Vasilev 2023), averaged over positions. The targets are
-// exactly DGSR's training samples (split.train), so "samples" below are target positions and
-// samples/s compares directly with DGSR's. A batch is batch_size users. Each epoch's user shuffle
+// position (SASRec+, Klenitskiy & Vasilev 2023), averaged over positions. The targets are DGSR's
+// training samples (split.train) for every user with at most max_len + 1 training items; a longer
+// history contributes only its last max_len targets, as in SASRec (DGSR trains on all of them).
+// "Samples" below are target positions, so samples/s compares directly with DGSR's, while an
+// epoch over long-history data (ML-1M) holds fewer samples than DGSR's. A batch is batch_size users. Each epoch's user shuffle
 // and dropout are seeded by (seed, epoch), so a run resumed from a checkpoint continues exactly.
 //
 // Evaluation: for a sample (user, before), the model reads the user's max_len most recent items

@@ -217,9 +217,11 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
       try {
         torch::Tensor rep = net->RepresentUnchecked(batch.blocks);
         torch::Tensor loss = SoftmaxCrossEntropy(net->ScoreAll(rep), batch.targets);
+        const double value = loss.item<double>();
+        RETURN_IF_ERROR(CheckFiniteLoss(value, epoch + 1, b));
         loss.backward();
         optimizer.Step();
-        loss_sum += loss.item<double>() * batch.size;
+        loss_sum += value * batch.size;
         loss_n += batch.size;
       } catch (const c10::Error& e) {
         return absl::InternalError(absl::StrCat("training step failed: ", e.what_without_backtrace()));

@@ -2,12 +2,15 @@
 // synthetic generator, export/reload, and exact resume.
 #include "trainer/trainer.h"
 
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <map>
 #include <set>
 
 #include "gtest/gtest.h"
+#include "model/recommender.h"
 #include "store/graph_store.h"
 #include "tests/testutil/synth_store.h"
 #include "tests/testutil/temp_dir.h"
@@ -89,6 +92,11 @@ TEST(MetricsTest, HandComputedRanksWithTiesCountingAgainstTheTarget) {
   EXPECT_EQ(PessimisticRank(0.5f, others), 3);  // two ties and one higher
   EXPECT_EQ(PessimisticRank(1.0f, others), 0);
   EXPECT_EQ(PessimisticRank(0.0f, others), 4);
+  // Non-finite scores count against the target: a diverged model must not score perfectly.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(PessimisticRank(nan, others), 4);
+  std::vector<float> with_nan{0.1f, nan};
+  EXPECT_EQ(PessimisticRank(0.5f, with_nan), 1);
   RankingMetrics m;
   m.Add(0, 3);
   m.Add(3, 7);
@@ -114,6 +122,83 @@ TEST(MetricsTest, NegativesAreDistinctDeterministicAndNeverTheUsersOwnItems) {
     EXPECT_EQ(neg, DrawNegatives(12, own, 5, 7, stream));
   }
   EXPECT_EQ(DrawNegatives(12, own, 100, 7, 0).size(), 7u);  // only 7 items are not the user's
+}
+
+// Two users with disjoint items: 0 owns items 0-5, 1 owns items 6-11 (times increasing).
+std::unique_ptr<store::TemporalGraph> DisjointUsersGraph() {
+  std::vector<Interaction> edges;
+  for (int j = 0; j < 6; ++j) {
+    edges.push_back({0, static_cast<NodeId>(j), 10 + j});
+    edges.push_back({1, static_cast<NodeId>(6 + j), 10 + j});
+  }
+  return store::TemporalGraph::Build(edges, 2, 12);
+}
+
+EvalOptions QuietOptions() {
+  EvalOptions o;
+  o.show_progress = false;
+  return o;
+}
+
+// The harness, not only DrawNegatives: each sample's negatives avoid *its own* user's items (the
+// authors' code drew them for another user), and full ranking hides only the items before t.
+TEST(EvaluationTest, NegativesAvoidTheSamplesOwnUserAndFullRankingHidesOnlyItsPast) {
+  auto graph = DisjointUsersGraph();
+  auto split = BuildSplit(*graph);
+  ASSERT_TRUE(split.ok()) << split.status();
+  // Target 0.5; every other item of the sample's user 1.0 (it would beat the target if drawn as a
+  // negative or left unmasked); everything else 0.
+  auto scorer = [&](std::span<const Sample> chunk, const store::TemporalGraph::ReadView&,
+                    std::vector<float>* scores) {
+    scores->assign(chunk.size() * 12, 0.0f);
+    for (size_t k = 0; k < chunk.size(); ++k) {
+      for (NodeId i : split->user_items[chunk[k].user]) (*scores)[k * 12 + i] = 1.0f;
+      (*scores)[k * 12 + chunk[k].target] = 0.5f;
+    }
+    return absl::OkStatus();
+  };
+  for (SplitPart part : {SplitPart::kValid, SplitPart::kTest}) {
+    auto r = EvaluateWith(*split, part, QuietOptions(), scorer);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->sampled.count(), 2);
+    // Only the 6 other user's items are available as negatives; all score 0: rank 0.
+    EXPECT_DOUBLE_EQ(r->sampled.Ndcg(5), 1.0);
+    // Full ranking: test targets are the last item (every other own item is history): rank 0.
+    // Validation targets have the test item after them, unmasked and scoring 1.0: rank 1.
+    EXPECT_DOUBLE_EQ(r->full.Ndcg(5), part == SplitPart::kTest ? 1.0 : 1.0 / std::log2(3.0));
+  }
+}
+
+TEST(EvaluationTest, AModelOlderThanTheSnapshotScoresItsNewItemsZero) {
+  auto graph = DisjointUsersGraph();
+  auto split = BuildSplit(*graph);
+  ASSERT_TRUE(split.ok()) << split.status();
+  // A model that knows items 0-9 only: target -0.5, other known items -1; items 10 and 11 get the
+  // harness's 0 and beat user 0's target. User 1's targets (10, 11) are unknown: 0, above all.
+  auto scorer = [&](std::span<const Sample> chunk, const store::TemporalGraph::ReadView&,
+                    std::vector<float>* scores) {
+    scores->assign(chunk.size() * 10, -1.0f);
+    for (size_t k = 0; k < chunk.size(); ++k) {
+      if (chunk[k].target < 10) (*scores)[k * 10 + chunk[k].target] = -0.5f;
+    }
+    return absl::OkStatus();
+  };
+  auto r = EvaluateWith(*split, SplitPart::kTest, QuietOptions(), scorer);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_DOUBLE_EQ(r->sampled.Ndcg(5), (1.0 / std::log2(4.0) + 1.0) / 2);  // ranks 2 and 0
+  // A row width that does not divide, or more columns than items, is an error, not a misread.
+  auto ragged = [](std::span<const Sample> chunk, const store::TemporalGraph::ReadView&, std::vector<float>* scores) {
+    scores->assign(chunk.size() * 12 + 1, 0.0f);
+    return absl::OkStatus();
+  };
+  EXPECT_EQ(EvaluateWith(*split, SplitPart::kTest, QuietOptions(), ragged).status().code(),
+            absl::StatusCode::kInternal);
+  auto wide = [](std::span<const Sample> chunk, const store::TemporalGraph::ReadView&, std::vector<float>* scores) {
+    scores->assign(chunk.size() * 13, 0.0f);
+    return absl::OkStatus();
+  };
+  EXPECT_EQ(EvaluateWith(*split, SplitPart::kTest, QuietOptions(), wide).status().code(),
+            absl::StatusCode::kInternal);
 }
 
 TEST(FusedAdamTest, MatchesLibtorchAdamWithWeightDecay) {
@@ -234,6 +319,25 @@ TEST(TrainerTest, ExportedVersionReloadsWithIdenticalScores) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->sampled.Ndcg(10), b->sampled.Ndcg(10));
   EXPECT_EQ(a->sampled.Hit(20), b->sampled.Hit(20));
+  // And raw scores, through the serving path: the same top-20 with bit-identical scores.
+  std::vector<model::RecommendRequest> requests;
+  for (NodeId u = 0; u < 20; ++u) {
+    model::RecommendRequest r;
+    r.user = u;
+    r.k = 20;
+    requests.push_back(r);
+  }
+  auto view = split->full_graph->Read();
+  auto ra = model::Recommender(result->network.get()).Recommend(view, requests);
+  auto rb = model::Recommender(loaded->get()).Recommend(view, requests);
+  ASSERT_TRUE(ra.ok() && rb.ok());
+  for (size_t r = 0; r < requests.size(); ++r) {
+    ASSERT_EQ((*ra)[r].size(), (*rb)[r].size());
+    for (size_t k = 0; k < (*ra)[r].size(); ++k) {
+      EXPECT_EQ((*ra)[r][k].item, (*rb)[r][k].item);
+      EXPECT_EQ((*ra)[r][k].score, (*rb)[r][k].score) << "user " << r << " rank " << k;
+    }
+  }
 }
 
 TEST(TrainerTest, ResumingFromACheckpointContinuesIdentically) {
@@ -275,6 +379,24 @@ TEST(TrainerTest, ResumingFromACheckpointContinuesIdentically) {
   absl::Status refused = Train(config, *split, opt).status();
   EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
   EXPECT_NE(refused.message().find("feat_dropout"), std::string::npos) << refused;
+}
+
+TEST(TrainerTest, DivergedTrainingStopsWithAClearError) {
+  testing::TempDir dir;
+  auto store = SynthStore(dir, 60, 40, 12);
+  auto split = BuildSplit(store->graph());
+  ASSERT_TRUE(split.ok());
+  model::DgsrConfig config = SmallConfig(*split);
+  config.learning_rate = 1e30;  // Adam moves every weight by ~1e30 per step: scores overflow
+  TrainOptions opt;
+  opt.epochs = 2;
+  opt.eval.full_ranking = false;
+  opt.eval.show_progress = false;
+  auto result = Train(config, *split, opt);
+  ASSERT_FALSE(result.ok()) << "training at lr 1e30 did not diverge; validation NDCG@10 "
+                            << result->valid.sampled.Ndcg(10);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(result.status().message().find("training diverged"), std::string::npos) << result.status();
 }
 
 TEST(TrainerTest, LearningRateDecaysAfterEachEpochWithoutImprovement) {
