@@ -24,6 +24,9 @@ ABSL_FLAG(int, order, 3, "m: sub-graph order");
 ABSL_FLAG(std::string, propagation, "order", "order | gat | gcn (paper §5.4)");
 ABSL_FLAG(std::string, aggregation, "both", "both | global | local (paper §5.4)");
 ABSL_FLAG(int, last_item, -1, "append the last item's vector: 1, 0, or -1 for the preset's choice");
+ABSL_FLAG(int, own_user_embedding, -1,
+          "1: the sample's user starts from its embedding e_u (Algorithm 2, as both presets); 0: from zero, "
+          "represented by its sub-graph alone (as an unknown user always is); -1: the preset's choice");
 ABSL_FLAG(double, feat_dropout, -1, "feature dropout (-1: preset)");
 ABSL_FLAG(double, attn_dropout, -1, "attention dropout (-1: preset)");
 ABSL_FLAG(double, lr, 0.001, "Adam learning rate");
@@ -89,6 +92,7 @@ absl::StatusOr<model::DgsrConfig> ConfigFromFlags(int64_t users, int64_t items) 
   else if (agg == "local") c.aggregation = model::Aggregation::kLocalOnly;
   else return absl::InvalidArgumentError("--aggregation must be both, global or local");
   if (absl::GetFlag(FLAGS_last_item) >= 0) c.last_item = absl::GetFlag(FLAGS_last_item) == 1;
+  if (absl::GetFlag(FLAGS_own_user_embedding) >= 0) c.own_user_embedding = absl::GetFlag(FLAGS_own_user_embedding) == 1;
   if (absl::GetFlag(FLAGS_feat_dropout) >= 0) c.feat_dropout = absl::GetFlag(FLAGS_feat_dropout);
   if (absl::GetFlag(FLAGS_attn_dropout) >= 0) c.attn_dropout = absl::GetFlag(FLAGS_attn_dropout);
   c.learning_rate = absl::GetFlag(FLAGS_lr);

@@ -50,6 +50,7 @@ JsonObject DgsrConfig::ToJson() const {
   j.Set("propagation", static_cast<int>(propagation)).Set("local", static_cast<int>(local));
   j.Set("aggregation", static_cast<int>(aggregation)).Set("update", static_cast<int>(update));
   j.Set("layer_map", layer_map).Set("include_layer0", include_layer0).Set("last_item", last_item);
+  j.Set("own_user_embedding", own_user_embedding);
   j.Set("feat_dropout", feat_dropout).Set("attn_dropout", attn_dropout);
   j.Set("learning_rate", learning_rate).Set("l2", l2).Set("batch_size", batch_size);
   return j;
@@ -81,6 +82,8 @@ absl::StatusOr<DgsrConfig> DgsrConfig::FromJson(const JsonObject& j) {
                          num("l2", &c.l2), num("batch_size", &c.batch_size)}) {
     if (!s.ok()) return s;
   }
+  // Absent in artifacts written before the option existed: they used the embedding.
+  c.own_user_embedding = j.GetBool("own_user_embedding").value_or(true);
   if (variant < 0 || variant > 1 || propagation < 0 || propagation > 2 || local < 0 || local > 1 ||
       aggregation < 0 || aggregation > 2 || update < 0 || update > 1) {
     return absl::InvalidArgumentError("model config: an enum value is out of range");

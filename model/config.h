@@ -51,6 +51,11 @@ struct DgsrConfig {
   bool layer_map = false;       // Authors: per-layer linear map + dropout on h^(l-1).
   bool include_layer0 = true;   // Eq. 11 with h^(0) (paper) or from h^(1) (authors).
   bool last_item = false;       // Append the last item's final-layer vector (authors' option).
+  // h^(0) of the sample's own user (the anchor) is its embedding e_u (Algorithm 2, line 6), or,
+  // when false, zero: the user is then represented by its sub-graph alone, as a user unknown to
+  // the model always is. Other users in the sub-graph keep their embeddings. Measured in
+  // docs/RESULTS.md: e_u is fitted to a user's few training targets and can hurt at test time.
+  bool own_user_embedding = true;
   double feat_dropout = 0.0;    // On each layer's input h^(l-1) (after the layer map if on).
   double attn_dropout = 0.0;    // On attention weights (eq. 2/4, or the local attention).
 

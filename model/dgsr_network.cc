@@ -1,5 +1,6 @@
 #include "model/dgsr_network.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -57,6 +58,10 @@ BlockTensors ToTensors(const Blocks& b, const DgsrConfig& config, const torch::D
   BlockTensors t;
   std::vector<int64_t> users = b.user_ids;
   for (int64_t& u : users) u = std::min<int64_t>(u, config.num_users);  // unknown -> zero row
+  if (!config.own_user_embedding) {  // the anchors (rows 0..B-1) start from h^(0) = 0
+    std::fill(users.begin(), users.begin() + std::min<int64_t>(b.num_anchors, static_cast<int64_t>(users.size())),
+              config.num_users);
+  }
   std::vector<int64_t> items = b.item_ids;
   for (int64_t& i : items) i = std::min<int64_t>(i, config.num_items);
   const int64_t eu = static_cast<int64_t>(b.user_len.size());

@@ -402,6 +402,34 @@ TEST(DgsrNetworkTest, UnknownIdsMapToTheZeroRow) {
   EXPECT_TRUE(torch::equal(P(**net, "user_embedding")[c.num_users], torch::zeros({c.dim})));
 }
 
+TEST(DgsrNetworkTest, WithoutItsOwnEmbeddingAUserScoresFromItsSubgraphAlone) {
+  for (bool own : {true, false}) {
+    DgsrConfig c = TinyConfig(false, 2);
+    c.own_user_embedding = own;
+    auto net = DgsrNetwork::Create(c, 3);
+    ASSERT_TRUE(net.ok());
+    auto graph = store::TemporalGraph::Build(RandomEdges(5, c.num_users, c.num_items, 80), c.num_users, c.num_items);
+    auto view = graph->Read();
+    torch::NoGradGuard ng;
+    std::vector<SampleRequest> reqs{{3, 900}, {5, 900}};
+    auto before = (*net)->ScoreAll(Represent(**net, view, reqs, SubgraphSampler::Mode::kPruned));
+    // Change user 3's embedding only: its own scores move iff the option is on. User 5's move
+    // only if user 3 is in its sub-graph, and then with the option on or off alike.
+    P(**net, "user_embedding")[3].add_(1.0);
+    auto after = (*net)->ScoreAll(Represent(**net, view, reqs, SubgraphSampler::Mode::kPruned));
+    EXPECT_EQ(torch::equal(before[0], after[0]), !own) << "own_user_embedding=" << own;
+    // The option survives export (and artifacts without it load as the paper's model).
+    JsonObject j = c.ToJson();
+    EXPECT_EQ(DgsrConfig::FromJson(j)->own_user_embedding, own);
+  }
+  JsonObject old = TinyConfig(false, 2).ToJson();
+  JsonObject without;
+  for (const auto& [k, v] : old.entries()) {
+    if (k != "own_user_embedding") std::visit([&](const auto& value) { without.Set(k, value); }, v);
+  }
+  EXPECT_TRUE(DgsrConfig::FromJson(without)->own_user_embedding);
+}
+
 }  // namespace
 }  // namespace dgsr::model
 
