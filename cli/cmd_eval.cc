@@ -21,6 +21,9 @@ ABSL_FLAG(std::string, part, "test", "which samples: test or valid");
 ABSL_FLAG(std::string, baseline, "", "evaluate a baseline instead of --artifact: popularity");
 ABSL_FLAG(bool, json, false, "print the result as one JSON object (keys hit@10, ndcg@10, full_hit@10, full_ndcg@10, ...)");
 ABSL_FLAG(int, eval_threads, 0, "libtorch threads (0: all cores)");
+ABSL_FLAG(bool, cold_users, false,
+          "DGSR: score every sample's user as one the model has never seen (its own embedding unused, its "
+          "sub-graph as is): the quality a user who joined after training gets");
 ABSL_FLAG(std::string, device, "auto", "where the model runs: cpu, cuda, or auto (CUDA when the linked libtorch has it)");
 ABSL_DECLARE_FLAG(uint64_t, eval_seed);
 ABSL_DECLARE_FLAG(int64_t, max_eval_samples);
@@ -87,8 +90,12 @@ absl::Status Eval() {
                        << Kv("model_users", (*net)->config().num_users) << Kv("snapshot_users", split.num_users)
                        << Kv("model_items", (*net)->config().num_items) << Kv("snapshot_items", split.num_items);
       }
+      if (absl::GetFlag(FLAGS_cold_users)) (*net)->set_own_user_embedding(false);
       ASSIGN_OR_RETURN(result, trainer::Evaluate(**net, split, part, options));
     } else if (net.status().code() == absl::StatusCode::kInvalidArgument) {
+      if (absl::GetFlag(FLAGS_cold_users)) {
+        DGSR_LOG(INFO) << "--cold_users changes nothing for SASRec+: it has no user embeddings";
+      }
       auto sasrec = model::SasRecNetwork::Load(path, device);
       if (!sasrec.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(net.status().message(), "; nor a SASRec+ artifact: ",
@@ -105,7 +112,7 @@ absl::Status Eval() {
     j.Set("model", name).Set("part", part_name).Set("eval_seed", static_cast<int64_t>(options.seed));
     j.Set("negatives", options.negatives).Set("ties", "count against the target");
     j.Set("full_ranking_excludes", "the user's items before the sample time");
-    j.Set("snapshot", source.dir).Set("seconds", result.seconds);
+    j.Set("snapshot", source.dir).Set("seconds", result.seconds).Set("cold_users", absl::GetFlag(FLAGS_cold_users));
     for (int g = 0; g < trainer::RankingMetrics::kGroups; ++g) {
       const std::string key = absl::StrCat("group_", trainer::RankingMetrics::GroupName(g), "_");
       j.Set(key + "n", result.sampled.Group(g).count());

@@ -88,6 +88,9 @@ class DgsrNetwork {
   std::vector<torch::Tensor> Parameters();
 
   void SetTraining(bool training);
+  // Inference only: score as if no sample's own user were known to the model (config field
+  // own_user_embedding), e.g. to measure what users who arrive after training get.
+  void set_own_user_embedding(bool on) { config_.own_user_embedding = on; }
 
   // W_P^T h_u for each anchor (eq. 11, 12), [B, d]. InvalidArgument on malformed blocks.
   [[nodiscard]] absl::StatusOr<torch::Tensor> Represent(const BlockTensors& blocks);

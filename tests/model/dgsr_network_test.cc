@@ -422,6 +422,19 @@ TEST(DgsrNetworkTest, WithoutItsOwnEmbeddingAUserScoresFromItsSubgraphAlone) {
     JsonObject j = c.ToJson();
     EXPECT_EQ(DgsrConfig::FromJson(j)->own_user_embedding, own);
   }
+  // At inference, the switch on a loaded network equals a network built without the embedding.
+  DgsrConfig c = TinyConfig(false, 2);
+  auto with = DgsrNetwork::Create(c, 3);
+  c.own_user_embedding = false;
+  auto without_own = DgsrNetwork::Create(c, 3);
+  ASSERT_TRUE(with.ok() && without_own.ok());
+  (*with)->set_own_user_embedding(false);
+  auto graph = store::TemporalGraph::Build(RandomEdges(5, c.num_users, c.num_items, 80), c.num_users, c.num_items);
+  auto view = graph->Read();
+  torch::NoGradGuard ng;
+  std::vector<SampleRequest> reqs{{3, 900}, {7, 500}};
+  EXPECT_TRUE(torch::equal((*with)->ScoreAll(Represent(**with, view, reqs, SubgraphSampler::Mode::kPruned)),
+                           (*without_own)->ScoreAll(Represent(**without_own, view, reqs, SubgraphSampler::Mode::kPruned))));
   JsonObject old = TinyConfig(false, 2).ToJson();
   JsonObject without;
   for (const auto& [k, v] : old.entries()) {
