@@ -187,18 +187,15 @@ TEST(EvaluationTest, AModelOlderThanTheSnapshotScoresItsNewItemsZero) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_DOUBLE_EQ(r->sampled.Ndcg(5), (1.0 / std::log2(4.0) + 1.0) / 2);  // ranks 2 and 0
   // A row width that does not divide, or more columns than items, is an error, not a misread.
-  auto ragged = [](std::span<const Sample> chunk, const store::TemporalGraph::ReadView&, std::vector<float>* scores) {
-    scores->assign(chunk.size() * 12 + 1, 0.0f);
-    return absl::OkStatus();
-  };
-  EXPECT_EQ(EvaluateWith(*split, SplitPart::kTest, QuietOptions(), ragged).status().code(),
-            absl::StatusCode::kInternal);
-  auto wide = [](std::span<const Sample> chunk, const store::TemporalGraph::ReadView&, std::vector<float>* scores) {
-    scores->assign(chunk.size() * 13, 0.0f);
-    return absl::OkStatus();
-  };
-  EXPECT_EQ(EvaluateWith(*split, SplitPart::kTest, QuietOptions(), wide).status().code(),
-            absl::StatusCode::kInternal);
+  for (auto [per_row, extra] : {std::pair<size_t, size_t>{12, 1}, {13, 0}}) {
+    BatchScorer bad = [=](std::span<const Sample> chunk, const store::TemporalGraph::ReadView&,
+                          std::vector<float>* scores) {
+      scores->assign(chunk.size() * per_row + extra, 0.0f);
+      return absl::OkStatus();
+    };
+    EXPECT_EQ(EvaluateWith(*split, SplitPart::kTest, QuietOptions(), bad).status().code(),
+              absl::StatusCode::kInternal) << per_row << " columns + " << extra;
+  }
 }
 
 TEST(FusedAdamTest, MatchesLibtorchAdamWithWeightDecay) {
