@@ -55,7 +55,7 @@ ABSL_FLAG(double, sasrec_dropout, 0.1, "SASRec: dropout");
 ABSL_FLAG(double, sasrec_lr, 0.001, "SASRec: Adam learning rate");
 ABSL_FLAG(double, sasrec_l2, 0.0, "SASRec: Adam weight decay");
 ABSL_FLAG(int, sasrec_batch_size, 128, "SASRec: users per training batch");
-ABSL_FLAG(int64_t, sasrec_max_train_users, 0, "SASRec: if > 0, users per epoch (smoke runs)");
+ABSL_FLAG(int64_t, sasrec_max_train_users, 0, "SASRec: if > 0, training windows (about users) per epoch (smoke runs)");
 
 namespace dgsr::cli {
 

@@ -25,22 +25,6 @@ namespace {
 using model::SasRecConfig;
 using model::SasRecNetwork;
 
-// Each user's training sequence (the last max_len + 1 items in train_graph); users with fewer
-// than two items have no target and are left out. As in SASRec (Kang & McAuley 2018), a history
-// longer than max_len + 1 trains on its last max_len targets only; DGSR trains on every prefix.
-std::vector<std::vector<int64_t>> TrainingSequences(const Split& split, const SasRecConfig& config) {
-  std::vector<std::vector<int64_t>> out;
-  auto view = split.train_graph->Read();
-  std::vector<store::NodeId> items;
-  std::vector<store::Timestamp> times;
-  for (int64_t u = 0; u < split.num_users; ++u) {
-    view.UserSequence(static_cast<store::NodeId>(u), &items, &times);
-    if (items.size() < 2) continue;
-    const size_t keep = std::min<size_t>(items.size(), static_cast<size_t>(config.max_len) + 1);
-    out.emplace_back(items.end() - keep, items.end());
-  }
-  return out;
-}
 
 // Threads of the BLAS under libtorch (see SasRecTrainOptions::blas_threads). Debian's BLIS
 // exports no thread setter and reads BLIS_NUM_THREADS once, at its first call.
@@ -101,6 +85,24 @@ std::vector<int64_t> EpochUsers(size_t num_sequences, const SasRecTrainOptions& 
 
 }  // namespace
 
+std::vector<std::vector<int64_t>> SasRecTrainingSequences(const Split& split, int max_len) {
+  std::vector<std::vector<int64_t>> out;
+  auto view = split.train_graph->Read();
+  std::vector<store::NodeId> items;
+  std::vector<store::Timestamp> times;
+  const int64_t window = std::max(1, max_len);
+  for (int64_t u = 0; u < split.num_users; ++u) {
+    view.UserSequence(static_cast<store::NodeId>(u), &items, &times);
+    // Windows of max_len + 1 items ending at the last item, then every max_len items earlier;
+    // neighbours share one item, so each target (items 1 .. n-1) is in exactly one window.
+    for (int64_t end = static_cast<int64_t>(items.size()) - 1; end >= 1; end -= window) {
+      const int64_t begin = std::max<int64_t>(0, end - window);
+      out.emplace_back(items.begin() + begin, items.begin() + end + 1);
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<EvalResult> EvaluateSasRec(SasRecNetwork& network, const Split& split, SplitPart part,
                                           const EvalOptions& options) {
   network.SetTraining(false);
@@ -136,7 +138,7 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
     return absl::InvalidArgumentError("SASRec config num_items must match the split's");
   }
   RETURN_IF_ERROR(CheckLrDecay(options.lr_decay));
-  const std::vector<std::vector<int64_t>> sequences = TrainingSequences(split, config);
+  const std::vector<std::vector<int64_t>> sequences = SasRecTrainingSequences(split, config.max_len);
   if (sequences.empty()) {
     return absl::InvalidArgumentError("no training sequences: SASRec needs users with at least 2 training items");
   }

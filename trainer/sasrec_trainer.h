@@ -9,13 +9,13 @@
 //   // r.network is the epoch chosen on validation NDCG@10; r.test is measured once, on it.
 //
 // Training data: each user's sequence in split.train_graph (which holds no validation or test
-// interaction), cut to its last max_len + 1 items. The inputs are all but the last item, the
-// targets all but the first, and the loss is softmax cross-entropy over all items at every
-// position (SASRec+, Klenitskiy & Vasilev 2023), averaged over positions. The targets are DGSR's
-// training samples (split.train) for every user with at most max_len + 1 training items; a longer
-// history contributes only its last max_len targets, as in SASRec (DGSR trains on all of them).
-// "Samples" below are target positions, so samples/s compares directly with DGSR's, while an
-// epoch over long-history data (ML-1M) holds fewer samples than DGSR's. A batch is batch_size users. Each epoch's user shuffle
+// interaction), in windows of at most max_len + 1 items (SasRecTrainingSequences). The inputs are
+// all but a window's last item, the targets all but its first, and the loss is softmax
+// cross-entropy over all items at every position (SASRec+, Klenitskiy & Vasilev 2023), averaged
+// over positions. The targets are exactly DGSR's training samples (split.train): a history longer
+// than max_len + 1 is not cut to its last max_len targets, as SASRec's code does, but split into
+// windows, so both models learn from the same data. "Samples" below are target positions, so
+// samples/s compares directly with DGSR's. A batch is batch_size windows. Each epoch's user shuffle
 // and dropout are seeded by (seed, epoch), so a run resumed from a checkpoint continues exactly.
 //
 // Evaluation: for a sample (user, before), the model reads the user's max_len most recent items
@@ -51,7 +51,7 @@ struct SasRecTrainOptions {
   // BLIS takes it only if TrainSasRec runs before anything in the process called BLAS (it reads
   // BLIS_NUM_THREADS once).
   int blas_threads = 1;
-  int64_t max_train_users = 0;   // If > 0, train on only this many (shuffled) users per epoch.
+  int64_t max_train_users = 0;   // If > 0, train on only this many (shuffled) windows per epoch (one per user unless its history exceeds max_len + 1).
   std::string checkpoint_dir;    // If set: last.pt/best.pt/optimizer.pt/state.json each epoch; resumes.
   std::string log_path;          // JSON lines, one per epoch (appended).
   EvalOptions eval;              // Validation each epoch and the final test.
@@ -74,6 +74,11 @@ struct SasRecTrainResult {
                                                             const SasRecTrainOptions& options);
 
 // Evaluates the network on the validation or test samples of `split` (trainer/evaluation.h).
+// Every user's training items as windows of at most max_len + 1 items, the last ending at the
+// user's last training item and each earlier one ending where the next begins: every training
+// target appears in exactly one window, after up to max_len items of its own history.
+std::vector<std::vector<int64_t>> SasRecTrainingSequences(const Split& split, int max_len);
+
 [[nodiscard]] absl::StatusOr<EvalResult> EvaluateSasRec(model::SasRecNetwork& network, const Split& split,
                                                         SplitPart part, const EvalOptions& options);
 

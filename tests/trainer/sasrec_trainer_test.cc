@@ -30,6 +30,33 @@ model::SasRecConfig SmallConfig(const Split& split) {
   return c;
 }
 
+TEST(SasRecTrainerTest, TrainsOnExactlyDgsrsTrainingSamples) {
+  // Users with 3 .. 30 training items; windows of at most 5 + 1 items.
+  testing::TempDir dir;
+  auto store = SynthStore(dir, 60, 40, 32);
+  auto split = BuildSplit(store->graph());
+  ASSERT_TRUE(split.ok());
+  std::multiset<std::pair<int64_t, int64_t>> want;  // (previous item, target) per training sample
+  auto view = split->train_graph->Read();
+  std::vector<store::NodeId> items;
+  std::vector<store::Timestamp> times;
+  for (int64_t u = 0; u < split->num_users; ++u) {
+    view.UserSequence(static_cast<store::NodeId>(u), &items, &times);
+    for (size_t j = 1; j < items.size(); ++j) want.insert({items[j - 1], items[j]});
+  }
+  ASSERT_EQ(want.size(), split->train.size());
+  std::multiset<std::pair<int64_t, int64_t>> got;
+  size_t longest = 0;
+  for (const auto& w : SasRecTrainingSequences(*split, 5)) {
+    ASSERT_GE(w.size(), 2u);
+    ASSERT_LE(w.size(), 6u);
+    longest = std::max(longest, w.size());
+    for (size_t j = 1; j < w.size(); ++j) got.insert({w[j - 1], w[j]});
+  }
+  EXPECT_EQ(got, want) << "every training target once, after its own previous item";
+  EXPECT_EQ(longest, 6u);
+}
+
 TEST(SasRecTrainerTest, LearnsTheSyntheticTransitionsFarBetterThanPopularity) {
   testing::TempDir dir;
   auto store = SynthStore(dir, 300, 150, 30);
