@@ -352,11 +352,15 @@ class GruLastFunction : public torch::autograd::Function<GruLastFunction> {
     Tensor h = torch::zeros({rows, hidden}, data.options());
     // Saved per packed row: r, z, n, the hidden part of n's pre-activation, and h_prev.
     Tensor saved = torch::empty({data.size(0), 5, hidden}, data.options());
+    // The hidden part of every step goes into one buffer: no allocation per step.
+    Tensor gh_all = torch::empty({rows, 3 * hidden}, data.options());
+    const Tensor w_hh_t = w_hh.t().contiguous();
     AT_DISPATCH_FLOATING_TYPES(data.scalar_type(), "gru_last", [&] {
       for (size_t t = 0; t < steps.sizes.size(); ++t) {
         const int64_t bs = steps.sizes[t], off = steps.offsets[t];
         Tensor hp = h.narrow(0, 0, bs);
-        Tensor gh = torch::addmm(b_hh, hp, w_hh.t());  // [bs, 3H]
+        Tensor gh = gh_all.narrow(0, 0, bs);
+        at::addmm_out(gh, b_hh, hp, w_hh_t);  // [bs, 3H]
         const scalar_t* gip = gi.data_ptr<scalar_t>() + off * 3 * hidden;
         scalar_t* sp = saved.data_ptr<scalar_t>() + off * 5 * hidden;
         GruGatesForward(gip, gh.data_ptr<scalar_t>(), hp.data_ptr<scalar_t>(), sp, bs, hidden);
