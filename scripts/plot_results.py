@@ -24,23 +24,26 @@ def pairs(args):
 
 
 def curves(out, runs):
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for label, path in runs:
+    # One colour per run; Hit@10 solid with circles, NDCG@10 dashed with squares; one legend below.
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    for k, (label, path) in enumerate(runs):
         rows = [json.loads(line) for line in open(path) if line.strip()]
         epochs = [r["epoch"] for r in rows]
-        axes[0].plot(epochs, [100 * r["valid_hit@10"] for r in rows], marker="o", label=f"{label} Hit@10")
-        axes[0].plot(epochs, [100 * r["valid_ndcg@10"] for r in rows], marker="s", label=f"{label} NDCG@10")
-        axes[1].plot(epochs, [100 * r["valid_full_hit@10"] for r in rows], marker="o", label=f"{label} Hit@10")
-        axes[1].plot(epochs, [100 * r["valid_full_ndcg@10"] for r in rows], marker="s", label=f"{label} NDCG@10")
-        axes[2].plot(epochs, [r["train_loss"] for r in rows], marker="o", label=label)
-    axes[0].set_title("validation, 100 sampled negatives (%)")
-    axes[1].set_title("validation, full ranking (%)")
+        colour = f"C{k}"
+        for ax, prefix in ((axes[0], "valid_"), (axes[1], "valid_full_")):
+            ax.plot(epochs, [100 * r[prefix + "hit@10"] for r in rows], color=colour, marker="o", ms=4)
+            ax.plot(epochs, [100 * r[prefix + "ndcg@10"] for r in rows], color=colour, marker="s", ms=4, ls="--")
+        axes[2].plot(epochs, [r["train_loss"] for r in rows], color=colour, marker="o", ms=4, label=label)
+    axes[0].set_title("validation, 100 sampled negatives (%)\nsolid: Hit@10, dashed: NDCG@10")
+    axes[1].set_title("validation, full ranking (%)\nsolid: Hit@10, dashed: NDCG@10")
     axes[2].set_title("training loss (softmax CE over all items)")
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    handles, labels = axes[2].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(runs), 3), fontsize=9)
+    rows_of_legend = (len(runs) + 2) // 3
+    fig.tight_layout(rect=(0, 0.06 * rows_of_legend + 0.02, 1, 1))
     fig.savefig(out, dpi=110)
 
 
