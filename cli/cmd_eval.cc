@@ -93,13 +93,13 @@ absl::Status Eval() {
       if (absl::GetFlag(FLAGS_cold_users)) (*net)->set_own_user_embedding(false);
       ASSIGN_OR_RETURN(result, trainer::Evaluate(**net, split, part, options));
     } else if (net.status().code() == absl::StatusCode::kInvalidArgument) {
-      if (absl::GetFlag(FLAGS_cold_users)) {
-        DGSR_LOG(INFO) << "--cold_users changes nothing for SASRec+: it has no user embeddings";
-      }
       auto sasrec = model::SasRecNetwork::Load(path, device);
       if (!sasrec.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(net.status().message(), "; nor a SASRec+ artifact: ",
                                                        sasrec.status().message()));
+      }
+      if (absl::GetFlag(FLAGS_cold_users)) {
+        DGSR_LOG(INFO) << "--cold_users changes nothing for SASRec+: it has no user embeddings";
       }
       ASSIGN_OR_RETURN(result, trainer::EvaluateSasRec(**sasrec, split, part, options));
     } else {

@@ -43,7 +43,7 @@ void RankRows(const Split& split, std::span<const Sample> samples, size_t first_
     for (int k = 0; k < h; ++k) if (history[k] < num_scored) (*mask)[history[k]] = 1;
     int64_t rank = 0;
     for (int64_t i = 0; i < num_scored; ++i) {
-      rank += (!(*mask)[i] && i != sample.target && !(row[i] < target)) ? 1 : 0;  // as PessimisticRank
+      rank += (!(*mask)[i] && i != sample.target && CountsAgainst(row[i], target)) ? 1 : 0;
     }
     for (int k = 0; k < h; ++k) if (history[k] < num_scored) (*mask)[history[k]] = 0;
     result->full.Add(rank, sample.history);

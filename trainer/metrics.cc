@@ -10,7 +10,7 @@ namespace dgsr::trainer {
 
 int64_t PessimisticRank(float target, std::span<const float> others) {
   int64_t rank = 0;
-  for (float s : others) rank += (s < target) ? 0 : 1;  // not `s >= target`: NaN must count against
+  for (float s : others) rank += CountsAgainst(s, target) ? 1 : 0;
   return rank;
 }
 

@@ -21,9 +21,12 @@ namespace dgsr::trainer {
 
 inline constexpr std::array<int, 3> kCutoffs = {5, 10, 20};
 
-// Rank of `target` among `others`: how many are not strictly below it. Ties count against the
-// target, and so does every non-finite score: a NaN target ranks last, a NaN other above it (a
-// diverged model scores nothing, instead of everything).
+// Whether `score` ranks at or above `target`: anything not strictly below it. Ties count against
+// the target, and so does every non-finite score: a NaN target ranks last, a NaN other above it
+// (a diverged model scores nothing, instead of everything). Both protocols rank with this.
+inline bool CountsAgainst(float score, float target) { return !(score < target); }
+
+// Rank of `target` among `others`: how many count against it.
 int64_t PessimisticRank(float target, std::span<const float> others);
 
 // Draws `count` distinct items from [0, num_items) outside `excluded` (sorted). Deterministic in

@@ -25,7 +25,6 @@ namespace {
 using model::SasRecConfig;
 using model::SasRecNetwork;
 
-
 // Threads of the BLAS under libtorch (see SasRecTrainOptions::blas_threads). Debian's BLIS
 // exports no thread setter and reads BLIS_NUM_THREADS once, at its first call.
 void SetBlasThreads(int threads) {

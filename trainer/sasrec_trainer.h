@@ -15,7 +15,7 @@
 // over positions. The targets are exactly DGSR's training samples (split.train): a history longer
 // than max_len + 1 is not cut to its last max_len targets, as SASRec's code does, but split into
 // windows, so both models learn from the same data. "Samples" below are target positions, so
-// samples/s compares directly with DGSR's. A batch is batch_size windows. Each epoch's user shuffle
+// samples/s compares directly with DGSR's. A batch is batch_size windows. Each epoch's window shuffle
 // and dropout are seeded by (seed, epoch), so a run resumed from a checkpoint continues exactly.
 //
 // Evaluation: for a sample (user, before), the model reads the user's max_len most recent items
@@ -73,12 +73,12 @@ struct SasRecTrainResult {
                                                             const Split& split,
                                                             const SasRecTrainOptions& options);
 
-// Evaluates the network on the validation or test samples of `split` (trainer/evaluation.h).
 // Every user's training items as windows of at most max_len + 1 items, the last ending at the
 // user's last training item and each earlier one ending where the next begins: every training
 // target appears in exactly one window, after up to max_len items of its own history.
 std::vector<std::vector<int64_t>> SasRecTrainingSequences(const Split& split, int max_len);
 
+// Evaluates the network on the validation or test samples of `split` (trainer/evaluation.h).
 [[nodiscard]] absl::StatusOr<EvalResult> EvaluateSasRec(model::SasRecNetwork& network, const Split& split,
                                                         SplitPart part, const EvalOptions& options);
 

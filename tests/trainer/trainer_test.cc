@@ -124,14 +124,15 @@ TEST(MetricsTest, NegativesAreDistinctDeterministicAndNeverTheUsersOwnItems) {
   EXPECT_EQ(DrawNegatives(12, own, 100, 7, 0).size(), 7u);  // only 7 items are not the user's
 }
 
-// Two users with disjoint items: 0 owns items 0-5, 1 owns items 6-11 (times increasing).
-std::unique_ptr<store::TemporalGraph> DisjointUsersGraph() {
+// The split of two users with disjoint items: 0 owns items 0-5, 1 owns items 6-11 (times
+// increasing).
+absl::StatusOr<Split> DisjointUsersSplit() {
   std::vector<Interaction> edges;
   for (int j = 0; j < 6; ++j) {
     edges.push_back({0, static_cast<NodeId>(j), 10 + j});
     edges.push_back({1, static_cast<NodeId>(6 + j), 10 + j});
   }
-  return store::TemporalGraph::Build(edges, 2, 12);
+  return BuildSplit(*store::TemporalGraph::Build(edges, 2, 12));
 }
 
 EvalOptions QuietOptions() {
@@ -143,8 +144,7 @@ EvalOptions QuietOptions() {
 // The harness, not only DrawNegatives: each sample's negatives avoid *its own* user's items (the
 // authors' code drew them for another user), and full ranking hides only the items before t.
 TEST(EvaluationTest, NegativesAvoidTheSamplesOwnUserAndFullRankingHidesOnlyItsPast) {
-  auto graph = DisjointUsersGraph();
-  auto split = BuildSplit(*graph);
+  auto split = DisjointUsersSplit();
   ASSERT_TRUE(split.ok()) << split.status();
   // Target 0.5; every other item of the sample's user 1.0 (it would beat the target if drawn as a
   // negative or left unmasked); everything else 0.
@@ -170,8 +170,7 @@ TEST(EvaluationTest, NegativesAvoidTheSamplesOwnUserAndFullRankingHidesOnlyItsPa
 }
 
 TEST(EvaluationTest, AModelOlderThanTheSnapshotScoresItsNewItemsZero) {
-  auto graph = DisjointUsersGraph();
-  auto split = BuildSplit(*graph);
+  auto split = DisjointUsersSplit();
   ASSERT_TRUE(split.ok()) << split.status();
   // A model that knows items 0-9 only: target -0.5, other known items -1; items 10 and 11 get the
   // harness's 0 and beat user 0's target. User 1's targets (10, 11) are unknown: 0, above all.
