@@ -18,6 +18,10 @@ namespace dgsr {
 // renamed over `path`, and the directory is fsynced. A crash leaves either the old or the new file.
 [[nodiscard]] absl::Status WriteFileAtomic(const std::string& path, std::string_view contents);
 
+// fsyncs a file written by other code (for example libtorch's serializer), so that its contents
+// are durable before it is renamed into place.
+[[nodiscard]] absl::Status SyncFile(const std::string& path);
+
 // fsyncs a directory so that renames inside it are durable.
 [[nodiscard]] absl::Status SyncDir(const std::string& dir);
 

@@ -48,14 +48,7 @@ absl::StatusOr<std::string> ExportArtifact(const std::string& model_dir, JsonObj
   metadata.Set("created_unix_s", absl::ToUnixSeconds(absl::Now()));
   RETURN_IF_ERROR(artifact(tmp + "/model.pt", metadata));
   RETURN_IF_ERROR(WriteFileAtomic(tmp + "/metadata.json", metadata.Dump() + "\n"));
-  // model.pt was written by libtorch without fsync: sync it before publishing.
-  {
-    FILE* f = std::fopen((tmp + "/model.pt").c_str(), "rb+");
-    if (f == nullptr) return absl::InternalError("cannot reopen exported model for fsync");
-    int rc = ::fsync(fileno(f));
-    std::fclose(f);
-    if (rc != 0) return absl::InternalError("fsync of exported model failed");
-  }
+  RETURN_IF_ERROR(SyncFile(tmp + "/model.pt"));  // written by libtorch, which does not fsync
   RETURN_IF_ERROR(SyncDir(tmp));
   fs::rename(tmp, final_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot publish ", final_dir, ": ", ec.message()));

@@ -1,44 +1,67 @@
 #include "trainer/run_state.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <set>
+#include <string_view>
 #include <system_error>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
 
 namespace dgsr::trainer {
 namespace {
 
-std::string StatePath(const std::string& checkpoint_dir) { return checkpoint_dir + "/state.json"; }
+namespace fs = std::filesystem;
 
-// Writes `path` through `save` into "<path>.tmp" and renames it over `path`.
-absl::Status SaveByRename(const std::string& path, const std::function<absl::Status(const std::string&)>& save) {
-  RETURN_IF_ERROR(save(path + ".tmp"));
+constexpr int kLayout = 2;  // state.json's "layout": files named by epoch (run_state.h).
+
+std::string StatePath(const std::string& checkpoint_dir) { return checkpoint_dir + "/state.json"; }
+std::string NetworkName(int epochs) { return absl::StrCat("net-", epochs, ".pt"); }
+std::string OptimizerName(int epochs) { return absl::StrCat("optimizer-", epochs, ".pt"); }
+std::string BestName(int best_epoch) { return absl::StrCat("best-", best_epoch + 1, ".pt"); }
+
+// Writes `path` through `save` into "<path>.tmp", fsyncs it and renames it over `path`.
+absl::Status SaveDurably(const std::string& path, const RunCheckpoint::SaveFn& save) {
+  const std::string tmp = path + ".tmp";
+  RETURN_IF_ERROR(save(tmp));
+  RETURN_IF_ERROR(SyncFile(tmp));
   std::error_code ec;
-  std::filesystem::rename(path + ".tmp", path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", path, ".tmp: ", ec.message()));
+  fs::rename(tmp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", tmp, ": ", ec.message()));
   return absl::OkStatus();
 }
 
-}  // namespace
-
-std::string LastNetworkPath(const std::string& checkpoint_dir) { return checkpoint_dir + "/last.pt"; }
-
-std::string OptimizerPath(const std::string& checkpoint_dir) { return checkpoint_dir + "/optimizer.pt"; }
-
-bool HasRunState(const std::string& checkpoint_dir) {
-  return !checkpoint_dir.empty() && std::filesystem::exists(StatePath(checkpoint_dir));
+// Makes `link` name the same contents as `target`: a hard link where the file system has them,
+// a durable copy otherwise; replaces `link` atomically.
+absl::Status LinkAtomic(const std::string& target, const std::string& link) {
+  const std::string tmp = link + ".tmp";
+  std::error_code ec;
+  fs::remove(tmp, ec);
+  fs::create_hard_link(target, tmp, ec);
+  if (ec) {
+    ec.clear();
+    fs::copy_file(target, tmp, fs::copy_options::overwrite_existing, ec);
+    if (ec) return absl::InternalError(absl::StrCat("cannot link or copy ", target, ": ", ec.message()));
+    RETURN_IF_ERROR(SyncFile(tmp));
+  }
+  fs::rename(tmp, link, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", tmp, ": ", ec.message()));
+  return absl::OkStatus();
 }
 
-absl::StatusOr<RunState> LoadRunState(const std::string& checkpoint_dir) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(StatePath(checkpoint_dir)));
-  ASSIGN_OR_RETURN(JsonObject json, JsonObject::Parse(text));
+absl::StatusOr<RunState> ParseRunState(const JsonObject& json, const std::string& checkpoint_dir) {
   RunState state;
   state.next_epoch = static_cast<int>(json.GetNumber("next_epoch").value_or(0));
   state.best_epoch = static_cast<int>(json.GetNumber("best_epoch").value_or(-1));
@@ -51,21 +74,122 @@ absl::StatusOr<RunState> LoadRunState(const std::string& checkpoint_dir) {
   return state;
 }
 
-absl::Status SaveRunState(const std::string& checkpoint_dir, const RunState& state) {
-  JsonObject json;
-  json.Set("next_epoch", state.next_epoch).Set("best_epoch", state.best_epoch);
-  json.Set("best_valid_ndcg@10", state.best_ndcg).Set("bad_epochs", state.bad_epochs);
-  json.Set("lr_scale", state.lr_scale);
-  return WriteFileAtomic(StatePath(checkpoint_dir), json.Dump());
+}  // namespace
+
+absl::StatusOr<RunState> LoadRunState(const std::string& checkpoint_dir) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(StatePath(checkpoint_dir)));
+  ASSIGN_OR_RETURN(JsonObject json, JsonObject::Parse(text));
+  return ParseRunState(json, checkpoint_dir);
 }
 
-absl::Status SaveCheckpoint(const std::string& checkpoint_dir, const RunState& state,
-                            const std::function<absl::Status(const std::string&)>& save_network,
-                            const std::function<absl::Status(const std::string&)>& save_optimizer) {
-  RETURN_IF_ERROR(MakeDirs(checkpoint_dir));
-  RETURN_IF_ERROR(SaveByRename(LastNetworkPath(checkpoint_dir), save_network));
-  RETURN_IF_ERROR(SaveByRename(OptimizerPath(checkpoint_dir), save_optimizer));
-  return SaveRunState(checkpoint_dir, state);
+absl::StatusOr<std::unique_ptr<RunCheckpoint>> RunCheckpoint::Open(const std::string& checkpoint_dir,
+                                                                   const std::string& temp_prefix) {
+  std::unique_ptr<RunCheckpoint> ck(new RunCheckpoint());
+  ck->owned_ = checkpoint_dir.empty();
+  // The object's address tells apart the runs of one process that overlap in time.
+  ck->dir_ = ck->owned_ ? absl::StrCat(fs::temp_directory_path().string(), "/", temp_prefix, ::getpid(), "_",
+                                       reinterpret_cast<uintptr_t>(ck.get()))
+                        : checkpoint_dir;
+  RETURN_IF_ERROR(MakeDirs(ck->dir_));
+  if (ck->owned_) return ck;
+  const std::string lock = ck->Path("LOCK");
+  ck->lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (ck->lock_fd_ < 0) return absl::InternalError(absl::StrCat("cannot open ", lock, ": ", std::strerror(errno)));
+  if (::flock(ck->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return errno == EWOULDBLOCK
+               ? absl::FailedPreconditionError(absl::StrCat("checkpoint ", ck->dir_,
+                                                            " is in use by another training process"))
+               : absl::InternalError(absl::StrCat("cannot lock ", lock, ": ", std::strerror(errno)));
+  }
+  if (!fs::exists(StatePath(ck->dir_))) return ck;
+  ASSIGN_OR_RETURN(std::string text, ReadFile(StatePath(ck->dir_)));
+  ASSIGN_OR_RETURN(JsonObject json, JsonObject::Parse(text));
+  ASSIGN_OR_RETURN(ck->state_, ParseRunState(json, ck->dir_));
+  ck->legacy_ = !json.Has("layout");
+  ck->resumed_ = true;
+  for (const std::string& path : {ck->network_path(), ck->optimizer_path(), ck->best_path()}) {
+    if (!fs::exists(path)) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", ck->dir_, ": state.json names ", path,
+                                              ", which is missing; use a new --run_dir"));
+    }
+  }
+  return ck;
+}
+
+RunCheckpoint::~RunCheckpoint() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // Releases the lock.
+  if (!owned_) return;
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+std::string RunCheckpoint::network_path() const {
+  return Path(legacy_ ? "last.pt" : NetworkName(state_.next_epoch));
+}
+
+std::string RunCheckpoint::optimizer_path() const {
+  return Path(legacy_ ? "optimizer.pt" : OptimizerName(state_.next_epoch));
+}
+
+std::string RunCheckpoint::best_path() const { return Path(legacy_ ? "best.pt" : BestName(state_.best_epoch)); }
+
+absl::Status RunCheckpoint::Commit(const RunState& state, bool improved, const SaveFn& save_network,
+                                   const SaveFn& save_optimizer) {
+  const std::string best = Path(BestName(state.best_epoch));
+  if (owned_) {
+    if (improved) RETURN_IF_ERROR(SaveDurably(best, save_network));
+  } else {
+    const std::string network = Path(NetworkName(state.next_epoch));
+    RETURN_IF_ERROR(SaveDurably(network, save_network));
+    RETURN_IF_ERROR(SaveDurably(Path(OptimizerName(state.next_epoch)), save_optimizer));
+    if (improved) RETURN_IF_ERROR(LinkAtomic(network, best));
+  }
+  if (!improved && best != best_path() && !fs::exists(best)) {
+    RETURN_IF_ERROR(LinkAtomic(best_path(), best));  // The best epoch of a legacy directory, renamed.
+  }
+  if (!owned_) {
+    RETURN_IF_ERROR(SyncDir(dir_));
+    JsonObject json;
+    json.Set("next_epoch", state.next_epoch).Set("best_epoch", state.best_epoch);
+    json.Set("best_valid_ndcg@10", state.best_ndcg).Set("bad_epochs", state.bad_epochs);
+    json.Set("lr_scale", state.lr_scale).Set("layout", kLayout);
+    RETURN_IF_ERROR(WriteFileAtomic(StatePath(dir_), json.Dump()));  // The commit point.
+  }
+  state_ = state;
+  legacy_ = false;
+  if (!owned_) {
+    RETURN_IF_ERROR(LinkAtomic(network_path(), Path("last.pt")));
+    RETURN_IF_ERROR(LinkAtomic(best_path(), Path("best.pt")));
+  }
+  // Delete what the committed state no longer names (and what a killed commit left behind).
+  const std::set<std::string> keep = {NetworkName(state_.next_epoch), OptimizerName(state_.next_epoch),
+                                      BestName(state_.best_epoch)};
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool ours = name.find(".tmp") != std::string::npos || name == "optimizer.pt" ||
+                      ((name.starts_with("net-") || name.starts_with("optimizer-") || name.starts_with("best-")) &&
+                       name.ends_with(".pt"));
+    if (ours && !keep.contains(name)) fs::remove(entry.path(), ec);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunCheckpoint::TrimMetricsLog(const std::string& log_path) const {
+  if (owned_ || log_path.empty() || !fs::exists(log_path)) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::string text, ReadFile(log_path));
+  std::string kept;
+  bool dropped = false;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    absl::StatusOr<JsonObject> json = JsonObject::Parse(std::string(line));
+    const std::optional<double> epoch = json.ok() ? json->GetNumber("epoch") : std::nullopt;
+    if (epoch.has_value() && *epoch > state_.next_epoch) {
+      dropped = true;
+      continue;
+    }
+    absl::StrAppend(&kept, line, "\n");
+  }
+  return dropped ? WriteFileAtomic(log_path, kept) : absl::OkStatus();
 }
 
 bool ShouldStop(const RunState& state, int patience) {
@@ -128,25 +252,6 @@ absl::Status AppendMetricsLine(const std::string& path, const JsonObject& line) 
   if (path.empty()) return absl::OkStatus();
   auto old = ReadFile(path);
   return WriteFileAtomic(path, (old.ok() ? *old : std::string()) + line.Dump() + "\n");
-}
-
-absl::StatusOr<std::unique_ptr<BestCheckpointDir>> BestCheckpointDir::Open(const std::string& checkpoint_dir,
-                                                                           const std::string& temp_prefix) {
-  std::unique_ptr<BestCheckpointDir> best(new BestCheckpointDir());
-  // The object's address tells apart the runs of one process that overlap in time.
-  best->dir_ = checkpoint_dir.empty()
-                   ? absl::StrCat(std::filesystem::temp_directory_path().string(), "/", temp_prefix, ::getpid(),
-                                  "_", reinterpret_cast<uintptr_t>(best.get()))
-                   : checkpoint_dir;
-  RETURN_IF_ERROR(MakeDirs(best->dir_));
-  best->owned_ = checkpoint_dir.empty();
-  return best;
-}
-
-BestCheckpointDir::~BestCheckpointDir() {
-  if (!owned_) return;
-  std::error_code ec;
-  std::filesystem::remove_all(dir_, ec);
 }
 
 }  // namespace dgsr::trainer

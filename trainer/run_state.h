@@ -1,31 +1,31 @@
 // The run scaffolding shared by the trainers (trainer.h, sasrec_trainer.h): the progress of a run
 // kept in its checkpoint directory, the early-stopping decision on validation NDCG@10, the
-// directory that holds the best epoch's network, per-epoch seeds and the metrics log. Plain C++:
-// the trainers pass their libtorch save functions in, so this module needs no libtorch.
+// network of the best epoch, per-epoch seeds and the metrics log. Plain C++: the trainers pass
+// their libtorch save functions in, so this module needs no libtorch.
 //
-//   RunState run;
-//   if (HasRunState(options.checkpoint_dir)) {
-//     ASSIGN_OR_RETURN(run, LoadRunState(options.checkpoint_dir));
-//     ... load LastNetworkPath(dir) and OptimizerPath(dir) ...
-//   }
-//   ASSIGN_OR_RETURN(std::unique_ptr<BestCheckpointDir> best,
-//                    BestCheckpointDir::Open(options.checkpoint_dir, "dgsr_best_"));
+//   ASSIGN_OR_RETURN(std::unique_ptr<RunCheckpoint> ck, RunCheckpoint::Open(options.checkpoint_dir, "dgsr_"));
+//   RunState run = ck->state();
+//   if (ck->resumed()) ... load ck->network_path() and ck->optimizer_path() ...
+//   RETURN_IF_ERROR(ck->TrimMetricsLog(options.log_path));
 //   for (int epoch = run.next_epoch; epoch < options.epochs; ++epoch) {
 //     if (ShouldStop(run, options.patience)) break;
 //     torch::manual_seed(EpochSeed(options.seed, epoch));
 //     ... train one epoch (EpochStats stats), validate (EvalResult valid) ...
 //     const bool improved = RecordValidation(&run, epoch, valid.sampled.Ndcg(10));
-//     if (improved) ... save the network to best->best_path() ...
 //     RETURN_IF_ERROR(AppendMetricsLine(options.log_path, EpochMetrics(valid, "", stats, improved)));
-//     if (!options.checkpoint_dir.empty()) {
-//       RETURN_IF_ERROR(SaveCheckpoint(options.checkpoint_dir, run, save_network, save_optimizer));
-//     }
+//     RETURN_IF_ERROR(ck->Commit(run, improved, save_network, save_optimizer));
 //   }
+//   ... load ck->best_path() ...
 //
-// A checkpoint directory holds last.pt (the network after epoch next_epoch - 1), optimizer.pt
-// (its optimizer state), state.json (RunState) and best.pt (the network at best_epoch). Each file
-// is replaced by a rename and state.json is written last, but the files are not replaced as one
-// unit: a crash inside SaveCheckpoint can leave last.pt one epoch ahead of state.json.
+// Crash safety: a checkpoint directory holds state.json and the files it names, which are never
+// overwritten: net-<N>.pt and optimizer-<N>.pt after N epochs, best-<E>.pt for the best epoch E.
+// A commit writes and fsyncs the new files, then replaces state.json atomically (the commit
+// point), then deletes the files no state names. A process killed at any moment therefore leaves
+// the previous epoch's state with every file it names, or the new one; resuming continues from
+// it exactly. last.pt and best.pt are hard links to the committed files, for people and tools
+// (`dgsr eval --artifact=RUN/checkpoint/best.pt`). Directories written before this layout (no
+// "layout" key; last.pt, optimizer.pt and best.pt as plain files) are read and continued. One
+// process at a time: a second run on the same directory is refused while the first is alive.
 //
 // Thread-compatible: nothing here holds shared state; one run uses its own RunState and
 // directories.
@@ -55,27 +55,9 @@ struct RunState {
   double lr_scale = 1;     // The configured learning rate times this is the one in use (lr_decay).
 };
 
-// The files of a checkpoint directory.
-std::string LastNetworkPath(const std::string& checkpoint_dir);  // <dir>/last.pt
-std::string OptimizerPath(const std::string& checkpoint_dir);    // <dir>/optimizer.pt
-
-// True if `checkpoint_dir` is set and holds a state.json, i.e. there is a run to resume.
-bool HasRunState(const std::string& checkpoint_dir);
-
 // Reads <checkpoint_dir>/state.json; a missing key takes RunState's default. NotFound if the file
 // does not exist, InvalidArgument if it is not a flat JSON object, other codes for read errors.
 [[nodiscard]] absl::StatusOr<RunState> LoadRunState(const std::string& checkpoint_dir);
-
-// Writes <checkpoint_dir>/state.json atomically (common/file_util.h).
-[[nodiscard]] absl::Status SaveRunState(const std::string& checkpoint_dir, const RunState& state);
-
-// Writes a whole checkpoint: creates `checkpoint_dir` if needed, then last.pt through
-// save_network(path), optimizer.pt through save_optimizer(path) (each to "<file>.tmp", renamed
-// over the file), then state.json. Returns the first error of a save function, a rename (Internal)
-// or a write.
-[[nodiscard]] absl::Status SaveCheckpoint(const std::string& checkpoint_dir, const RunState& state,
-                                          const std::function<absl::Status(const std::string&)>& save_network,
-                                          const std::function<absl::Status(const std::string&)>& save_optimizer);
 
 // Early stopping: true once some epoch was best and `patience` epochs since then were not better.
 bool ShouldStop(const RunState& state, int patience);
@@ -117,32 +99,58 @@ JsonObject EpochMetrics(const EvalResult& valid, const std::string& model, const
 // an unreadable or missing file starts empty. Does nothing if `path` is empty.
 [[nodiscard]] absl::Status AppendMetricsLine(const std::string& path, const JsonObject& line);
 
-// The directory that holds best.pt: the checkpoint directory if there is one, otherwise a private
-// directory under the system temporary directory, removed with this object.
-//
-//   ASSIGN_OR_RETURN(std::unique_ptr<BestCheckpointDir> best,
-//                    BestCheckpointDir::Open(options.checkpoint_dir, "dgsr_best_"));
-//   RETURN_IF_ERROR(net->Save(best->best_path(), JsonObject()));
-class BestCheckpointDir {
+// A run's checkpoint directory (see the top of this file), or, without one, a private directory
+// that keeps only the best epoch's network and is removed with this object.
+class RunCheckpoint {
  public:
-  // Uses `checkpoint_dir` if not empty, else <tmp>/<temp_prefix><pid>_<unique number>; creates it.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<BestCheckpointDir>> Open(
-      const std::string& checkpoint_dir, const std::string& temp_prefix);
+  using SaveFn = std::function<absl::Status(const std::string& path)>;
 
+  // Uses `checkpoint_dir` if not empty (created if missing; its committed state is loaded if it
+  // has one), else <tmp>/<temp_prefix><pid>_<unique number>. A checkpoint directory is locked
+  // (flock on <dir>/LOCK) until this object is destroyed or the process dies: FailedPrecondition
+  // if another RunCheckpoint holds it. Errors: as LoadRunState, and DataLoss when state.json
+  // names a file that is missing.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RunCheckpoint>> Open(const std::string& checkpoint_dir,
+                                                                          const std::string& temp_prefix);
   // Removes the directory and everything in it if it is the private one; errors are ignored.
-  ~BestCheckpointDir();
-
-  BestCheckpointDir(const BestCheckpointDir&) = delete;
-  BestCheckpointDir& operator=(const BestCheckpointDir&) = delete;
+  ~RunCheckpoint();
+  RunCheckpoint(const RunCheckpoint&) = delete;
+  RunCheckpoint& operator=(const RunCheckpoint&) = delete;
 
   const std::string& dir() const { return dir_; }
-  std::string best_path() const { return dir_ + "/best.pt"; }
+  // True if Open found a committed state to continue.
+  bool resumed() const { return resumed_; }
+  // The last committed state (RunState{} before the first commit of a new run).
+  const RunState& state() const { return state_; }
+  // The files of the committed state: the network after state().next_epoch epochs and its
+  // optimizer (a persistent directory only), and the best epoch's network (once an epoch ran).
+  std::string network_path() const;
+  std::string optimizer_path() const;
+  std::string best_path() const;
+
+  // Commits the epoch that produced `state`: saves the network to a new best file if `improved`,
+  // then (a persistent directory only) the network and optimizer to new files, fsyncs them,
+  // replaces state.json, refreshes last.pt / best.pt and deletes unreferenced files. Returns the
+  // first error of a save function or of the file system; the committed state is then unchanged.
+  [[nodiscard]] absl::Status Commit(const RunState& state, bool improved, const SaveFn& save_network,
+                                    const SaveFn& save_optimizer);
+
+  // Drops the lines of the JSON-lines metrics log at `log_path` whose "epoch" was never committed
+  // (a run killed between logging an epoch and committing it), so that the log matches the run
+  // that continues. Does nothing if `log_path` is empty, the file does not exist or the directory
+  // is the private one.
+  [[nodiscard]] absl::Status TrimMetricsLog(const std::string& log_path) const;
 
  private:
-  BestCheckpointDir() = default;
+  RunCheckpoint() = default;
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
 
   std::string dir_;
-  bool owned_ = false;  // The private temporary directory: removed by the destructor.
+  bool owned_ = false;    // The private temporary directory: nothing persists, removed by the destructor.
+  bool resumed_ = false;
+  bool legacy_ = false;   // Files named last.pt / optimizer.pt / best.pt (before the "layout" key).
+  int lock_fd_ = -1;      // Holds the flock on <dir>/LOCK.
+  RunState state_;
 };
 
 }  // namespace dgsr::trainer

@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <random>
 #include <string>
 
@@ -143,30 +142,28 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
   }
   if (options.blas_threads > 0) SetBlasThreads(options.blas_threads);
   model::ConfigureTorchRuntime(options.torch_threads);
-  const std::string ck_dir = options.checkpoint_dir;
-  RunState run;
+  ASSIGN_OR_RETURN(std::unique_ptr<RunCheckpoint> ck, RunCheckpoint::Open(options.checkpoint_dir, "dgsr_sasrec_run_"));
+  RunState run = ck->state();
   std::unique_ptr<SasRecNetwork> net;
-  const bool resume = HasRunState(ck_dir);
-  if (resume) {
-    ASSIGN_OR_RETURN(run, LoadRunState(ck_dir));
-    ASSIGN_OR_RETURN(net, SasRecNetwork::Load(LastNetworkPath(ck_dir), torch::kCPU));
-    RETURN_IF_ERROR(CheckResumedConfig(net->config().ToJson(), config.ToJson(), ck_dir));
+  if (ck->resumed()) {
+    ASSIGN_OR_RETURN(net, SasRecNetwork::Load(ck->network_path(), torch::kCPU));
+    RETURN_IF_ERROR(CheckResumedConfig(net->config().ToJson(), config.ToJson(), ck->dir()));
     for (auto& p : net->Parameters()) p.set_requires_grad(true);
-    DGSR_LOG(INFO) << "resuming SASRec" << Kv("checkpoint", ck_dir) << Kv("next_epoch", run.next_epoch);
+    DGSR_LOG(INFO) << "resuming SASRec" << Kv("checkpoint", ck->dir()) << Kv("next_epoch", run.next_epoch);
   } else {
     ASSIGN_OR_RETURN(net, SasRecNetwork::Create(config, options.seed));
   }
+  RETURN_IF_ERROR(ck->TrimMetricsLog(options.log_path));
   torch::optim::Adam optimizer(net->Parameters(),
                                torch::optim::AdamOptions(config.learning_rate).weight_decay(config.l2));
-  if (resume) {
+  if (ck->resumed()) {
     try {
-      torch::load(optimizer, OptimizerPath(ck_dir));
+      torch::load(optimizer, ck->optimizer_path());
     } catch (const c10::Error& e) {
-      return absl::DataLossError(absl::StrCat("cannot load optimizer state from ", ck_dir, ": ", e.what_without_backtrace()));
+      return absl::DataLossError(absl::StrCat("cannot load optimizer state from ", ck->optimizer_path(), ": ",
+                                              e.what_without_backtrace()));
     }
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<BestCheckpointDir> best_dir, BestCheckpointDir::Open(ck_dir, "dgsr_sasrec_best_"));
-  const std::string best_path = best_dir->best_path();
 
   SasRecTrainResult result;
   double total_seconds = 0;
@@ -209,24 +206,19 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
     total_samples += loss_n;
     ASSIGN_OR_RETURN(EvalResult valid, EvaluateSasRec(*net, split, SplitPart::kValid, options.eval));
     const bool improved = RecordValidation(&run, epoch, valid.sampled.Ndcg(10), options.lr_decay);
-    if (improved) {
-      RETURN_IF_ERROR(net->Save(best_path, JsonObject()));
-      result.valid = valid;
-    }
+    if (improved) result.valid = valid;
     JsonObject line = EpochMetrics(valid, "sasrec", {epoch, loss_sum, loss_n, seconds, lr}, improved);
     line.Set("seed", static_cast<int64_t>(options.seed)).Set("eval_seed", static_cast<int64_t>(options.eval.seed));
     DGSR_LOG(INFO) << "epoch " << line.Dump();
     RETURN_IF_ERROR(AppendMetricsLine(options.log_path, line));
-    if (!ck_dir.empty()) {
-      RETURN_IF_ERROR(SaveCheckpoint(
-          ck_dir, run, [&](const std::string& path) { return net->Save(path, JsonObject()); },
-          [&](const std::string& path) { return SaveOptimizer(optimizer, path); }));
-    }
+    RETURN_IF_ERROR(ck->Commit(
+        run, improved, [&](const std::string& path) { return net->Save(path, JsonObject()); },
+        [&](const std::string& path) { return SaveOptimizer(optimizer, path); }));
   }
-  if (run.best_epoch < 0 || !std::filesystem::exists(best_path)) {
+  if (run.best_epoch < 0) {
     return absl::FailedPreconditionError("no SASRec epoch was trained");
   }
-  ASSIGN_OR_RETURN(result.network, SasRecNetwork::Load(best_path, torch::kCPU));
+  ASSIGN_OR_RETURN(result.network, SasRecNetwork::Load(ck->best_path(), torch::kCPU));
   result.best_epoch = run.best_epoch + 1;
   if (result.valid.sampled.count() == 0) {
     ASSIGN_OR_RETURN(result.valid, EvaluateSasRec(*result.network, split, SplitPart::kValid, options.eval));

@@ -52,8 +52,8 @@ struct SasRecTrainOptions {
   // BLIS_NUM_THREADS once).
   int blas_threads = 1;
   int64_t max_train_users = 0;   // If > 0, train on only this many (shuffled) windows per epoch (one per user unless its history exceeds max_len + 1).
-  std::string checkpoint_dir;    // If set: last.pt/best.pt/optimizer.pt/state.json each epoch; resumes.
-  std::string log_path;          // JSON lines, one per epoch (appended).
+  std::string checkpoint_dir;    // If set: committed after each epoch, crash-safe; resumes (run_state.h).
+  std::string log_path;          // JSON lines, one per epoch (appended; with a checkpoint_dir, trimmed to its committed epochs).
   EvalOptions eval;              // Validation each epoch and the final test.
 };
 
@@ -67,8 +67,8 @@ struct SasRecTrainResult {
 };
 
 // InvalidArgument: invalid config, config.num_items != split.num_items, or no user with at least
-// two training items. FailedPrecondition if no epoch ran (e.g. a finished checkpoint with
-// epochs already reached and no best.pt). Checkpoint files that cannot be read: DataLoss.
+// two training items. FailedPrecondition if no epoch ran (epochs = 0). Checkpoint files that
+// cannot be read: DataLoss.
 [[nodiscard]] absl::StatusOr<SasRecTrainResult> TrainSasRec(const model::SasRecConfig& config,
                                                             const Split& split,
                                                             const SasRecTrainOptions& options);

@@ -173,26 +173,23 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   }
   RETURN_IF_ERROR(CheckLrDecay(options.lr_decay));
   model::ConfigureTorchRuntime(options.torch_threads);
-  const std::string ck_dir = options.checkpoint_dir;
-  RunState run;
+  ASSIGN_OR_RETURN(std::unique_ptr<RunCheckpoint> ck, RunCheckpoint::Open(options.checkpoint_dir, "dgsr_run_"));
+  RunState run = ck->state();
   std::unique_ptr<model::DgsrNetwork> net;
-  const bool resume = HasRunState(ck_dir);
-  if (resume) {
-    ASSIGN_OR_RETURN(run, LoadRunState(ck_dir));
-    ASSIGN_OR_RETURN(net, model::DgsrNetwork::Load(LastNetworkPath(ck_dir), torch::kCPU, options.kernels));
-    RETURN_IF_ERROR(CheckResumedConfig(net->config().ToJson(), config.ToJson(), ck_dir));
+  if (ck->resumed()) {
+    ASSIGN_OR_RETURN(net, model::DgsrNetwork::Load(ck->network_path(), torch::kCPU, options.kernels));
+    RETURN_IF_ERROR(CheckResumedConfig(net->config().ToJson(), config.ToJson(), ck->dir()));
     for (auto& p : net->Parameters()) p.set_requires_grad(true);
-    DGSR_LOG(INFO) << "resuming" << Kv("checkpoint", ck_dir) << Kv("next_epoch", run.next_epoch);
+    DGSR_LOG(INFO) << "resuming" << Kv("checkpoint", ck->dir()) << Kv("next_epoch", run.next_epoch);
   } else {
     ASSIGN_OR_RETURN(net, model::DgsrNetwork::Create(config, options.seed, options.kernels));
   }
+  RETURN_IF_ERROR(ck->TrimMetricsLog(options.log_path));
   AdamOptions adam_options;
   adam_options.lr = config.learning_rate;
   adam_options.weight_decay = config.l2;
   FusedAdam optimizer(net->Parameters(), adam_options);
-  if (resume) RETURN_IF_ERROR(optimizer.Load(OptimizerPath(ck_dir)));
-  ASSIGN_OR_RETURN(std::unique_ptr<BestCheckpointDir> best_dir, BestCheckpointDir::Open(ck_dir, "dgsr_best_"));
-  const std::string best_path = best_dir->best_path();
+  if (ck->resumed()) RETURN_IF_ERROR(optimizer.Load(ck->optimizer_path()));
 
   TrainResult result;
   double total_seconds = 0;
@@ -236,21 +233,16 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
     total_samples += loss_n;
     ASSIGN_OR_RETURN(EvalResult valid, Evaluate(*net, split, SplitPart::kValid, options.eval));
     const bool improved = RecordValidation(&run, epoch, valid.sampled.Ndcg(10), options.lr_decay);
-    if (improved) {
-      RETURN_IF_ERROR(net->Save(best_path, JsonObject()));
-      result.valid = valid;
-    }
+    if (improved) result.valid = valid;
     const JsonObject line = EpochMetrics(valid, "", {epoch, loss_sum, loss_n, seconds, lr}, improved);
     DGSR_LOG(INFO) << "epoch " << line.Dump();
     RETURN_IF_ERROR(AppendMetricsLine(options.log_path, line));
-    if (!ck_dir.empty()) {
-      RETURN_IF_ERROR(SaveCheckpoint(
-          ck_dir, run, [&](const std::string& path) { return net->Save(path, JsonObject()); },
-          [&](const std::string& path) { return optimizer.Save(path); }));
-    }
+    RETURN_IF_ERROR(ck->Commit(
+        run, improved, [&](const std::string& path) { return net->Save(path, JsonObject()); },
+        [&](const std::string& path) { return optimizer.Save(path); }));
   }
   if (run.best_epoch < 0) return absl::FailedPreconditionError("no epoch was trained");
-  ASSIGN_OR_RETURN(result.network, model::DgsrNetwork::Load(best_path, torch::kCPU));
+  ASSIGN_OR_RETURN(result.network, model::DgsrNetwork::Load(ck->best_path(), torch::kCPU));
   result.best_epoch = run.best_epoch + 1;
   if (result.valid.sampled.count() == 0) {
     ASSIGN_OR_RETURN(result.valid, Evaluate(*result.network, split, SplitPart::kValid, options.eval));

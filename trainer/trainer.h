@@ -34,8 +34,8 @@ struct TrainOptions {
   int sampler_threads = 1;       // Threads building sub-graph blocks during training.
   int torch_threads = 0;         // libtorch intra-op threads; 0 = number of cores.
   int64_t max_train_samples = 0; // If > 0, train on only this many samples per epoch (smoke runs).
-  std::string checkpoint_dir;    // If set: last.pt/best.pt/state.json written each epoch; resumes.
-  std::string log_path;          // JSON lines, one per epoch (appended).
+  std::string checkpoint_dir;    // If set: committed after each epoch, crash-safe; resumes (run_state.h).
+  std::string log_path;          // JSON lines, one per epoch (appended; with a checkpoint_dir, trimmed to its committed epochs).
   EvalOptions eval;              // Validation each epoch and the final test.
   // The network's CPU kernels (model/fused_ops.h); kPortable is the benchmark's same-run reference.
   model::GatherKernels kernels = model::GatherKernels::kFused;

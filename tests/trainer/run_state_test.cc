@@ -3,6 +3,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <set>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "tests/testutil/temp_dir.h"
@@ -10,9 +13,31 @@
 namespace dgsr::trainer {
 namespace {
 
+// Save functions for RunCheckpoint::Commit: one that writes `text`, one that fails as a full disk
+// (or a killed process) would.
+RunCheckpoint::SaveFn Writes(const std::string& text) {
+  return [text](const std::string& path) {
+    std::ofstream(path) << text;
+    return absl::OkStatus();
+  };
+}
+RunCheckpoint::SaveFn Fails() {
+  return [](const std::string&) { return absl::InternalError("disk full"); };
+}
+
+std::string Contents(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::set<std::string> Files(const std::string& dir) {
+  std::set<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) names.insert(e.path().filename().string());
+  return names;
+}
+
 TEST(RunStateTest, RoundTripsAndDrivesEarlyStopping) {
   testing::TempDir dir;
-  EXPECT_FALSE(HasRunState(dir.path()));
   RunState state;
   EXPECT_TRUE(RecordValidation(&state, 0, 0.30));   // first epoch always improves
   EXPECT_FALSE(RecordValidation(&state, 1, 0.29));
@@ -23,15 +48,23 @@ TEST(RunStateTest, RoundTripsAndDrivesEarlyStopping) {
   EXPECT_FALSE(ShouldStop(state, 2));
   EXPECT_FALSE(RecordValidation(&state, 4, 0.20));
   EXPECT_TRUE(ShouldStop(state, 2));
-  state.next_epoch = 5;
-  ASSERT_TRUE(SaveRunState(dir.path(), state).ok());
-  ASSERT_TRUE(HasRunState(dir.path()));
-  auto loaded = LoadRunState(dir.path());
+  EXPECT_EQ(state.next_epoch, 5);
+  {
+    auto ck = RunCheckpoint::Open(dir.Sub("ck"), "t_");
+    ASSERT_TRUE(ck.ok()) << ck.status();
+    EXPECT_FALSE((*ck)->resumed());
+    ASSERT_TRUE((*ck)->Commit(state, true, Writes("net"), Writes("opt")).ok());
+  }
+  auto loaded = LoadRunState(dir.Sub("ck"));
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(loaded->next_epoch, 5);
   EXPECT_EQ(loaded->best_epoch, 2);
   EXPECT_DOUBLE_EQ(loaded->best_ndcg, 0.31);
   EXPECT_EQ(loaded->bad_epochs, 2);
+  auto reopened = RunCheckpoint::Open(dir.Sub("ck"), "t_");
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_TRUE((*reopened)->resumed());
+  EXPECT_EQ((*reopened)->state().next_epoch, 5);
 }
 
 TEST(RunStateTest, EpochsWithoutImprovementDecayTheLearningRate) {
@@ -47,7 +80,11 @@ TEST(RunStateTest, EpochsWithoutImprovementDecayTheLearningRate) {
   EXPECT_DOUBLE_EQ(state.lr_scale, 0.25);
   EXPECT_FALSE(RecordValidation(&state, 4, 0.10));  // the default decay, 1, keeps it constant
   EXPECT_DOUBLE_EQ(state.lr_scale, 0.25);
-  ASSERT_TRUE(SaveRunState(dir.path(), state).ok());
+  {
+    auto ck = RunCheckpoint::Open(dir.path(), "t_");
+    ASSERT_TRUE(ck.ok()) << ck.status();
+    ASSERT_TRUE((*ck)->Commit(state, true, Writes("net"), Writes("opt")).ok());
+  }
   auto loaded = LoadRunState(dir.path());
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_DOUBLE_EQ(loaded->lr_scale, 0.25);
@@ -84,20 +121,131 @@ TEST(RunStateTest, CorruptStateIsAClearError) {
   EXPECT_FALSE(LoadRunState(dir.path()).ok());
 }
 
-TEST(RunStateTest, CheckpointSaveErrorsSurface) {
+// A process killed inside a commit, simulated by a save function that fails at each step, leaves
+// the previous epoch's state with every file it names; the next commit cleans up after it.
+TEST(RunCheckpointTest, AFailedCommitLeavesThePreviousStateWhole) {
+  testing::TempDir dir;
+  const std::string ck_dir = dir.Sub("ck");
+  RunState state;
+  {
+    auto ck = RunCheckpoint::Open(ck_dir, "t_");
+    ASSERT_TRUE(ck.ok()) << ck.status();
+    ASSERT_TRUE(RecordValidation(&state, 0, 0.30));
+    ASSERT_TRUE((*ck)->Commit(state, true, Writes("net1"), Writes("opt1")).ok());
+    RunState next = state;
+    ASSERT_TRUE(RecordValidation(&next, 1, 0.40));
+    // Killed after the network file (the optimizer never written), then before anything.
+    EXPECT_EQ((*ck)->Commit(next, true, Writes("net2"), Fails()).code(), absl::StatusCode::kInternal);
+    EXPECT_EQ((*ck)->Commit(next, true, Fails(), Writes("opt2")).code(), absl::StatusCode::kInternal);
+    EXPECT_EQ((*ck)->state().next_epoch, 1);
+  }
+  auto ck = RunCheckpoint::Open(ck_dir, "t_");
+  ASSERT_TRUE(ck.ok()) << ck.status();
+  ASSERT_TRUE((*ck)->resumed());
+  EXPECT_EQ((*ck)->state().next_epoch, 1);
+  EXPECT_EQ(Contents((*ck)->network_path()), "net1");
+  EXPECT_EQ(Contents((*ck)->optimizer_path()), "opt1");
+  EXPECT_EQ(Contents((*ck)->best_path()), "net1");
+  EXPECT_EQ(Contents(ck_dir + "/last.pt"), "net1");
+  EXPECT_EQ(Contents(ck_dir + "/best.pt"), "net1");
+
+  // The epoch is run again and is worse this time: best stays epoch 1, last moves on.
+  ASSERT_FALSE(RecordValidation(&state, 1, 0.20));
+  ASSERT_TRUE((*ck)->Commit(state, false, Writes("net2"), Writes("opt2")).ok());
+  EXPECT_EQ(Contents((*ck)->network_path()), "net2");
+  EXPECT_EQ(Contents((*ck)->best_path()), "net1");
+  EXPECT_EQ(Contents(ck_dir + "/last.pt"), "net2");
+  EXPECT_EQ(Contents(ck_dir + "/best.pt"), "net1");
+  EXPECT_EQ(Files(ck_dir), (std::set<std::string>{"LOCK", "best-1.pt", "best.pt", "last.pt", "net-2.pt",
+                                                  "optimizer-2.pt", "state.json"}));
+}
+
+TEST(RunCheckpointTest, OneRunAtATimePerDirectory) {
+  testing::TempDir dir;
+  auto first = RunCheckpoint::Open(dir.path(), "t_");
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = RunCheckpoint::Open(dir.path(), "t_");
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use by another training process"), std::string::npos);
+  first->reset();
+  EXPECT_TRUE(RunCheckpoint::Open(dir.path(), "t_").ok());
+  EXPECT_TRUE(RunCheckpoint::Open("", "t_").ok());  // private directories never collide
+  EXPECT_TRUE(RunCheckpoint::Open("", "t_").ok());
+}
+
+TEST(RunCheckpointTest, StateNamingAMissingFileIsDataLoss) {
   testing::TempDir dir;
   RunState state;
-  auto fail = [](const std::string&) { return absl::InternalError("disk full"); };
-  auto ok = [](const std::string& path) {
-    std::ofstream(path) << "x";
-    return absl::OkStatus();
-  };
-  EXPECT_EQ(SaveCheckpoint(dir.Sub("ck"), state, fail, ok).code(), absl::StatusCode::kInternal);
-  EXPECT_FALSE(HasRunState(dir.Sub("ck")));  // state.json is written last
-  ASSERT_TRUE(SaveCheckpoint(dir.Sub("ck"), state, ok, ok).ok());
-  EXPECT_TRUE(std::filesystem::exists(LastNetworkPath(dir.Sub("ck"))));
-  EXPECT_TRUE(std::filesystem::exists(OptimizerPath(dir.Sub("ck"))));
-  EXPECT_TRUE(HasRunState(dir.Sub("ck")));
+  ASSERT_TRUE(RecordValidation(&state, 0, 0.30));
+  {
+    auto ck = RunCheckpoint::Open(dir.path(), "t_");
+    ASSERT_TRUE(ck.ok()) << ck.status();
+    ASSERT_TRUE((*ck)->Commit(state, true, Writes("net1"), Writes("opt1")).ok());
+  }
+  std::filesystem::remove(dir.Sub("optimizer-1.pt"));
+  auto ck = RunCheckpoint::Open(dir.path(), "t_");
+  EXPECT_EQ(ck.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(ck.status().message().find("optimizer-1.pt"), std::string::npos) << ck.status();
+}
+
+// Checkpoint directories written before the "layout" key: last.pt, optimizer.pt and best.pt.
+TEST(RunCheckpointTest, ALegacyDirectoryIsContinued) {
+  testing::TempDir dir;
+  std::ofstream(dir.Sub("state.json")) << R"({"next_epoch":3,"best_epoch":1,"best_valid_ndcg@10":0.5,"bad_epochs":1})";
+  std::ofstream(dir.Sub("last.pt")) << "net3";
+  std::ofstream(dir.Sub("optimizer.pt")) << "opt3";
+  std::ofstream(dir.Sub("best.pt")) << "net2";
+  auto ck = RunCheckpoint::Open(dir.path(), "t_");
+  ASSERT_TRUE(ck.ok()) << ck.status();
+  ASSERT_TRUE((*ck)->resumed());
+  EXPECT_EQ(Contents((*ck)->network_path()), "net3");
+  EXPECT_EQ(Contents((*ck)->optimizer_path()), "opt3");
+  EXPECT_EQ(Contents((*ck)->best_path()), "net2");
+  RunState state = (*ck)->state();
+  ASSERT_FALSE(RecordValidation(&state, 3, 0.4));
+  ASSERT_TRUE((*ck)->Commit(state, false, Writes("net4"), Writes("opt4")).ok());
+  EXPECT_EQ(Contents((*ck)->best_path()), "net2");  // the legacy best, carried into the new layout
+  EXPECT_EQ(Contents(dir.Sub("best.pt")), "net2");
+  EXPECT_EQ(Contents(dir.Sub("last.pt")), "net4");
+  EXPECT_EQ(Files(dir.path()), (std::set<std::string>{"LOCK", "best-2.pt", "best.pt", "last.pt", "net-4.pt",
+                                                      "optimizer-4.pt", "state.json"}));
+}
+
+TEST(RunCheckpointTest, WithoutADirectoryOnlyTheBestNetworkIsKeptAndThenRemoved) {
+  std::string private_dir;
+  {
+    auto ck = RunCheckpoint::Open("", "t_");
+    ASSERT_TRUE(ck.ok()) << ck.status();
+    private_dir = (*ck)->dir();
+    RunState state;
+    ASSERT_TRUE(RecordValidation(&state, 0, 0.3));
+    ASSERT_TRUE((*ck)->Commit(state, true, Writes("net1"), Fails()).ok());  // no optimizer saved
+    ASSERT_FALSE(RecordValidation(&state, 1, 0.2));
+    ASSERT_TRUE((*ck)->Commit(state, false, Fails(), Fails()).ok());         // nothing saved
+    EXPECT_EQ(Contents((*ck)->best_path()), "net1");
+    EXPECT_EQ(Files(private_dir), (std::set<std::string>{"best-1.pt"}));
+    EXPECT_TRUE((*ck)->TrimMetricsLog("metrics-of-a-private-run.jsonl").ok());  // nothing to trim
+  }
+  EXPECT_FALSE(std::filesystem::exists(private_dir));
+}
+
+// A run killed between logging an epoch and committing it logs that epoch again when it resumes:
+// the uncommitted line is dropped first.
+TEST(RunCheckpointTest, MetricsLogIsTrimmedToTheCommittedEpochs) {
+  testing::TempDir dir;
+  RunState state;
+  ASSERT_TRUE(RecordValidation(&state, 0, 0.3));
+  {
+    auto ck = RunCheckpoint::Open(dir.Sub("ck"), "t_");
+    ASSERT_TRUE(ck.ok()) << ck.status();
+    ASSERT_TRUE((*ck)->Commit(state, true, Writes("net1"), Writes("opt1")).ok());
+  }
+  std::ofstream(dir.Sub("metrics.jsonl")) << "{\"epoch\":1,\"valid_ndcg@10\":0.3}\nnot json\n{\"epoch\":2}\n";
+  auto ck = RunCheckpoint::Open(dir.Sub("ck"), "t_");
+  ASSERT_TRUE(ck.ok()) << ck.status();
+  ASSERT_TRUE((*ck)->TrimMetricsLog(dir.Sub("metrics.jsonl")).ok());
+  EXPECT_EQ(Contents(dir.Sub("metrics.jsonl")), "{\"epoch\":1,\"valid_ndcg@10\":0.3}\nnot json\n");
+  EXPECT_TRUE((*ck)->TrimMetricsLog(dir.Sub("absent.jsonl")).ok());
 }
 
 }  // namespace

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# End-to-end checks of the `dgsr` binary (registered with ctest as cli_test):
+#   1. bad inputs give a clear error, a non-zero exit, and lose nothing already stored;
+#   2. a training run killed with SIGKILL (twice, at different points) and started again with the
+#      same command finishes with exactly the epochs, validation metrics and test metrics of a
+#      run that was never interrupted.
+# Usage: cli_test.sh PATH/TO/dgsr
+set -uo pipefail
+
+DGSR=${1:?usage: cli_test.sh PATH/TO/dgsr}
+T=$(mktemp -d "${TMPDIR:-/tmp}/dgsr_cli_test.XXXXXX")
+trap 'kill -9 $(jobs -p) 2>/dev/null; [[ -n "${KEEP:-}" ]] || rm -rf "$T"' EXIT
+failures=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# expect_error NAME PATTERN COMMAND...: COMMAND must exit non-zero and print PATTERN (grep -E).
+expect_error() {
+  local name=$1 pattern=$2
+  shift 2
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [[ $rc -eq 0 ]]; then
+    fail "$name: exit status 0, expected an error; output: $out"
+  elif ! grep -Eq "$pattern" <<<"$out"; then
+    fail "$name: error does not say /$pattern/; output: $out"
+  else
+    echo "ok: $name -> $(grep -E "$pattern" <<<"$out" | head -1)"
+  fi
+}
+
+# events STORE: the event count a store reports (importing an empty file adds nothing).
+events() {
+  : >"$T/empty.tsv"
+  "$DGSR" import --store="$1" --format=uit --input="$T/empty.tsv" --kcore=0 2>&1 |
+    sed -n 's/.*events=\([0-9]*\).*/\1/p' | tail -1
+}
+
+# --- 1. bad inputs -----------------------------------------------------------------------------
+expect_error "train on a missing store" "NOT_FOUND: no store at" \
+  "$DGSR" train --store="$T/absent" --run_dir="$T/r0"
+expect_error "train on a missing snapshot" "NOT_FOUND|cannot open|does not exist|No such file" \
+  "$DGSR" train --snapshot="$T/absent-snapshot" --run_dir="$T/r0"
+expect_error "train without a data source" "give --snapshot=DIR or --store=DIR" \
+  "$DGSR" train --run_dir="$T/r0"
+expect_error "unknown subcommand" "unknown subcommand|Usage" "$DGSR" frobnicate
+
+printf '1\t10\t100\n2\t11\t100\n3\t12\t100\n' >"$T/one_each.tsv"
+"$DGSR" import --store="$T/one_each" --format=uit --input="$T/one_each.tsv" --kcore=0 >/dev/null 2>&1 ||
+  fail "import of one event per user"
+expect_error "train where every user has one event" "no user with at least 2 interactions" \
+  "$DGSR" train --store="$T/one_each" --run_dir="$T/r1"
+
+"$DGSR" synth --store="$T/syn" --users=300 --items=60 --events_per_user=24 >/dev/null 2>&1 || fail "synth"
+before=$(events "$T/syn")
+printf '1\t10\t100\n1\t11\t101\nthis line is not an event\n' >"$T/bad.tsv"
+expect_error "import of a malformed file" "bad.tsv:3: expected 3 fields" \
+  "$DGSR" import --store="$T/syn" --format=uit --input="$T/bad.tsv" --kcore=0
+after=$(events "$T/syn")
+if [[ -z "$before" || "$before" != "$after" ]]; then
+  fail "a rejected import changed the store: events $before -> $after"
+else
+  echo "ok: the rejected import left the store's $after events as they were"
+fi
+
+echo "not a model" >"$T/corrupt.pt"
+expect_error "eval with a corrupt model file" "DATA_LOSS: cannot load model artifact" \
+  "$DGSR" eval --store="$T/syn" --artifact="$T/corrupt.pt"
+mkdir -p "$T/models/1" && cp "$T/corrupt.pt" "$T/models/1/model.pt"
+expect_error "recommend from a corrupt model version" "DATA_LOSS" \
+  "$DGSR" recommend --store="$T/syn" --artifact="$T/models" --user_ids=1
+expect_error "eval with a missing model directory" "NOT_FOUND|no model" \
+  "$DGSR" eval --store="$T/syn" --artifact="$T/no-models"
+
+# --- 2. a killed training run resumes exactly ------------------------------------------------
+# train RUN_DIR: one training run of a few seconds per epoch (exec: a background `train &` is the
+# dgsr process itself, so that kill -9 reaches it).
+train() {
+  exec "$DGSR" train --store="$T/syn" --epochs=4 --patience=9 --dim=16 --torch_threads=1 --popularity=0 \
+    --run_dir="$1" --model_dir="$1/models"
+}
+
+# lines FILE: its number of lines (0 if absent).
+lines() { [[ -f "$1" ]] && wc -l <"$1" || echo 0; }
+
+# The per-epoch figures that must not depend on interruptions (timings excluded).
+epoch_figures() { grep -o '"valid_[a-z_@0-9]*":[^,]*\|"epoch":[0-9]*\|"train_loss":[^,]*' "$1" | grep -v valid_seconds; }
+test_figures() { grep -o '"test_[a-z_@0-9]*":[^,]*\|"best_epoch":[0-9]*' "$1"; }
+
+(train "$T/straight") >"$T/straight.log" 2>&1 || fail "uninterrupted training run (log: $(tail -3 "$T/straight.log"))"
+
+# Kill the run as soon as epoch 1 is logged (inside or just after its commit), then as soon as the
+# restarted run logs epoch 2; then let a third start finish.
+for kill_after in 1 2; do
+  train "$T/killed" >>"$T/killed.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 3000); do
+    [[ $(lines "$T/killed/metrics.jsonl") -ge $kill_after ]] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [[ $kill_after -eq 1 ]]; then
+    expect_error "a second training process on a run directory in use" "in use by another training process" \
+      "$DGSR" train --store="$T/syn" --epochs=4 --patience=9 --dim=16 --torch_threads=1 --run_dir="$T/killed"
+  fi
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  echo "killed the training run after epoch line $kill_after; checkpoint: $(ls "$T/killed/checkpoint" | tr '\n' ' ')"
+done
+(train "$T/killed") >>"$T/killed.log" 2>&1 || fail "resumed training run (log: $(tail -3 "$T/killed.log"))"
+
+if ! diff <(epoch_figures "$T/straight/metrics.jsonl") <(epoch_figures "$T/killed/metrics.jsonl") >/dev/null; then
+  fail "the killed-and-resumed run's epochs differ from the uninterrupted run's:
+$(diff <(epoch_figures "$T/straight/metrics.jsonl") <(epoch_figures "$T/killed/metrics.jsonl") | head -20)"
+elif [[ $(grep -c '"epoch"' "$T/killed/metrics.jsonl") -ne 4 ]]; then
+  fail "expected 4 epoch lines, got: $(grep -o '"epoch":[0-9]*' "$T/killed/metrics.jsonl" | tr '\n' ' ')"
+else
+  echo "ok: metrics.jsonl after two kills: 4 epochs, identical validation figures and losses"
+fi
+if [[ -z "$(test_figures "$T/straight/summary.json")" ]] ||
+  ! diff <(test_figures "$T/straight/summary.json") <(test_figures "$T/killed/summary.json") >/dev/null; then
+  fail "test metrics differ: $(test_figures "$T/straight/summary.json" | head -3) vs $(test_figures "$T/killed/summary.json" | head -3)"
+else
+  echo "ok: identical test metrics ($(test_figures "$T/killed/summary.json" | grep ndcg@10 | tr '\n' ' '))"
+fi
+[[ -f "$T/killed/models/1/model.pt" ]] || fail "the resumed run exported no model version"
+
+if [[ $failures -ne 0 ]]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all CLI checks passed"
