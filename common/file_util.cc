@@ -18,6 +18,17 @@ absl::Status ErrnoError(absl::string_view what, const std::string& path, int err
   std::string msg = absl::StrCat(what, " ", path, ": ", std::strerror(err));
   return err == ENOENT ? absl::NotFoundError(msg) : absl::InternalError(msg);
 }
+
+// fsyncs the file or directory at `path`, opened with `flags`; `kind` names it in errors.
+absl::Status OpenAndSync(const std::string& path, int flags, absl::string_view kind) {
+  int fd = ::open(path.c_str(), flags);
+  if (fd < 0) return ErrnoError(absl::StrCat("cannot open ", kind), path, errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoError(absl::StrCat("cannot fsync ", kind), path, err);
+  return absl::OkStatus();
+}
 }  // namespace
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -29,24 +40,10 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
-absl::Status SyncFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path, errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return ErrnoError("cannot fsync", path, err);
-  return absl::OkStatus();
-}
+absl::Status SyncFile(const std::string& path) { return OpenAndSync(path, O_RDONLY | O_CLOEXEC, "file"); }
 
 absl::Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return ErrnoError("cannot open directory", dir, errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return ErrnoError("cannot fsync directory", dir, err);
-  return absl::OkStatus();
+  return OpenAndSync(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, "directory");
 }
 
 absl::Status WriteFileAtomic(const std::string& path, std::string_view contents) {
