@@ -131,7 +131,9 @@ class RunCheckpoint {
   // Commits the epoch that produced `state`: saves the network to a new best file if `improved`,
   // then (a persistent directory only) the network and optimizer to new files, fsyncs them,
   // replaces state.json, refreshes last.pt / best.pt and deletes unreferenced files. Returns the
-  // first error of a save function or of the file system; the committed state is then unchanged.
+  // first error of a save function or of the file system. An error before state.json is replaced
+  // leaves the committed state unchanged; one after it (refreshing last.pt / best.pt) is returned
+  // with the new state already committed.
   [[nodiscard]] absl::Status Commit(const RunState& state, bool improved, const SaveFn& save_network,
                                     const SaveFn& save_optimizer);
 
