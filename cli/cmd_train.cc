@@ -16,7 +16,9 @@
 
 ABSL_FLAG(std::string, model_dir, "", "versioned model directory to export into (empty: no export)");
 ABSL_FLAG(std::string, run_dir, "", "checkpoints and metrics.jsonl; an existing run resumes (with the model flags it was started with; others are refused)");
-ABSL_FLAG(std::string, preset, "paper", "model preset: paper (the paper's equations) or authors (their code)");
+ABSL_FLAG(std::string, preset, "paper",
+          "model preset: paper (the paper's equations as published), inductive (the paper's equations, dropout 0.2, "
+          "the user read from its sub-graph; docs/RESULTS.md) or authors (their code)");
 ABSL_FLAG(int, layers, -1, "DGAN layers L (-1: 2)");
 ABSL_FLAG(int, dim, 50, "embedding size d");
 ABSL_FLAG(int, max_neighbors, 50, "n: neighbours per node and max sequence length");
@@ -25,7 +27,7 @@ ABSL_FLAG(std::string, propagation, "order", "order | gat | gcn (paper §5.4)");
 ABSL_FLAG(std::string, aggregation, "both", "both | global | local (paper §5.4)");
 ABSL_FLAG(int, last_item, -1, "append the last item's vector: 1, 0, or -1 for the preset's choice");
 ABSL_FLAG(int, own_user_embedding, -1,
-          "1: the sample's user starts from its embedding e_u (Algorithm 2, as both presets); 0: from zero, "
+          "1: the sample's user starts from its embedding e_u (Algorithm 2; paper and authors presets); 0: from zero, "
           "represented by its sub-graph alone (as an unknown user always is); -1: the preset's choice");
 ABSL_FLAG(double, feat_dropout, -1, "feature dropout (-1: preset)");
 ABSL_FLAG(double, attn_dropout, -1, "attention dropout (-1: preset)");

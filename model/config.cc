@@ -18,11 +18,20 @@ DgsrConfig DgsrConfig::Authors() {
   return c;
 }
 
+DgsrConfig DgsrConfig::Inductive() {
+  DgsrConfig c = Paper();
+  c.own_user_embedding = false;
+  c.feat_dropout = 0.2;
+  c.attn_dropout = 0.2;
+  return c;
+}
+
 absl::StatusOr<DgsrConfig> PresetByName(const std::string& name) {
+  if (name == "inductive") return DgsrConfig::Inductive();
   if (name == "paper") return DgsrConfig::Paper();
   if (name == "authors") return DgsrConfig::Authors();
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown model preset '", name, "' (expected paper or authors)"));
+      absl::StrCat("unknown model preset '", name, "' (expected inductive, paper or authors)"));
 }
 
 absl::Status DgsrConfig::Validate() const {

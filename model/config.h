@@ -3,12 +3,18 @@
 // stored inside every exported artifact, so a loaded model always samples and computes exactly
 // as it was trained. Plain C++ (no libtorch): the sampler and the trainer's data code use it.
 //
-// Two named presets:
-//   DgsrConfig::Paper()   the paper's equations: GRU local (eq. 6, 10), eq. 7/8 update with
-//                         W in R^{d x 3d}, eq. 11 with h^(0), Algorithm 1 sampling (no window).
-//   DgsrConfig::Authors() the authors' public code (docs: REFERENCE_NOTES): per-layer linear map +
-//                         dropout, last-neighbour attention, 2d "rnn" update, layers 1..L, sampling
-//                         only edges in [start, t) and at most n new users per round.
+// Three named presets:
+//   DgsrConfig::Paper()     the paper's equations: GRU local (eq. 6, 10), eq. 7/8 update with
+//                           W in R^{d x 3d}, eq. 11 with h^(0), Algorithm 1 sampling (no window).
+//   DgsrConfig::Inductive() the paper's equations with dropout 0.2 (features and attention) and
+//                           the sample's own user read from its sub-graph alone (h^(0) = 0 instead
+//                           of e_u), so a user who arrives after training is scored exactly as a
+//                           known one. The best DGSR measured here (docs/RESULTS.md, "Which
+//                           DGSR configuration is the default").
+//   DgsrConfig::Authors()   the authors' public code (docs: REFERENCE_NOTES): per-layer linear
+//                           map + dropout, last-neighbour attention, 2d "rnn" update, layers
+//                           1..L, sampling only edges in [start, t) and at most n new users per
+//                           round.
 // Every switch is also settable on its own; §5.4's ablations are Propagation/Aggregation values.
 #ifndef DGSR_MODEL_CONFIG_H_
 #define DGSR_MODEL_CONFIG_H_
@@ -65,6 +71,7 @@ struct DgsrConfig {
   int batch_size = 50;
 
   static DgsrConfig Paper();
+  static DgsrConfig Inductive();
   static DgsrConfig Authors();
 
   // Rows updated at each layer follow from this: with the last-item option the last item needs
@@ -78,7 +85,7 @@ struct DgsrConfig {
   [[nodiscard]] static absl::StatusOr<DgsrConfig> FromJson(const JsonObject& json);
 };
 
-// "paper" / "authors" -> preset; InvalidArgument otherwise.
+// "inductive" / "paper" / "authors" -> preset; InvalidArgument otherwise.
 [[nodiscard]] absl::StatusOr<DgsrConfig> PresetByName(const std::string& name);
 
 }  // namespace dgsr::model

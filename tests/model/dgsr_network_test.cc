@@ -443,6 +443,25 @@ TEST(DgsrNetworkTest, WithoutItsOwnEmbeddingAUserScoresFromItsSubgraphAlone) {
   EXPECT_TRUE(DgsrConfig::FromJson(without)->own_user_embedding);
 }
 
+// The inductive preset is the paper's model with exactly three fields changed.
+TEST(DgsrConfigTest, PresetsByName) {
+  auto inductive = PresetByName("inductive");
+  ASSERT_TRUE(inductive.ok()) << inductive.status();
+  EXPECT_FALSE(inductive->own_user_embedding);
+  EXPECT_EQ(inductive->feat_dropout, 0.2);
+  EXPECT_EQ(inductive->attn_dropout, 0.2);
+  DgsrConfig paper_changed = DgsrConfig::Paper();
+  paper_changed.own_user_embedding = false;
+  paper_changed.feat_dropout = 0.2;
+  paper_changed.attn_dropout = 0.2;
+  EXPECT_EQ(inductive->ToJson().Dump(), paper_changed.ToJson().Dump());
+  EXPECT_EQ(PresetByName("paper")->ToJson().Dump(), DgsrConfig::Paper().ToJson().Dump());
+  EXPECT_EQ(PresetByName("authors")->ToJson().Dump(), DgsrConfig::Authors().ToJson().Dump());
+  absl::Status unknown = PresetByName("papers").status();
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(unknown.message().find("expected inductive, paper or authors"), std::string::npos) << unknown;
+}
+
 }  // namespace
 }  // namespace dgsr::model
 
