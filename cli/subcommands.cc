@@ -36,9 +36,10 @@ const std::vector<Subcommand>& AllSubcommands() {
        "shared with `dgsr train` and listed there.",
        {"cli/cmd_synth.cc", "cli/store_flags.cc"}, RunSynth},
       {"train", "train a DGSR model from a store snapshot and export it",
-       "Trains DGSR (paper or authors preset) on a snapshot of --store (or on --snapshot), chooses the\n"
-       "checkpoint on validation, reports test metrics once (100 sampled negatives for the right user,\n"
-       "ties against the target; and full ranking), and exports a new version into --model_dir.",
+       "Trains DGSR (--preset: inductive, the default; paper; authors) on a snapshot of --store (or on\n"
+       "--snapshot), chooses the checkpoint on validation, reports test metrics once (100 sampled\n"
+       "negatives for the right user, ties against the target; and full ranking), and exports a new\n"
+       "version into --model_dir.",
        {"cli/cmd_train.cc", "cli/store_flags.cc"}, RunTrain},
       {"eval", "evaluate a model (sampled and full-ranking metrics)",
        "Evaluates --artifact (a model.pt or a versioned model directory) or --baseline=popularity on the\n"

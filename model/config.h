@@ -9,8 +9,8 @@
 //   DgsrConfig::Inductive() the paper's equations with dropout 0.2 (features and attention) and
 //                           the sample's own user read from its sub-graph alone (h^(0) = 0 instead
 //                           of e_u), so a user who arrives after training is scored exactly as a
-//                           known one. The best DGSR measured here (docs/RESULTS.md, "Which
-//                           DGSR configuration is the default").
+//                           known one. The trainer's default: the best DGSR measured here
+//                           (docs/RESULTS.md, "Which DGSR configuration is the default").
 //   DgsrConfig::Authors()   the authors' public code (docs: REFERENCE_NOTES): per-layer linear
 //                           map + dropout, last-neighbour attention, 2d "rnn" update, layers
 //                           1..L, sampling only edges in [start, t) and at most n new users per
