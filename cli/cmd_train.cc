@@ -73,6 +73,7 @@ absl::Status PublishRun(JsonObject summary, const store::StoreInfo& info, const 
                         const std::function<absl::StatusOr<std::string>(const JsonObject&)>& export_model);
 JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResult& valid,
                             const trainer::EvalResult& test, const trainer::EvalOptions& eval);
+std::string TrainingSpeedNote(double samples_per_s, double train_seconds);
 
 namespace {
 
@@ -138,8 +139,9 @@ absl::Status Train() {
     opt.log_path = run_dir + "/metrics.jsonl";
   }
   ASSIGN_OR_RETURN(trainer::TrainResult result, trainer::Train(config, split, opt));
-  std::printf("\nDGSR (%s preset), checkpoint chosen on validation: epoch %d; %.0f training samples/s\n",
-              absl::GetFlag(FLAGS_preset).c_str(), result.best_epoch, result.samples_per_second);
+  std::printf("\nDGSR (%s preset), checkpoint chosen on validation: epoch %d; %s\n",
+              absl::GetFlag(FLAGS_preset).c_str(), result.best_epoch,
+              TrainingSpeedNote(result.samples_per_second, result.train_seconds).c_str());
   JsonObject summary = ReportEvaluation(split, result.valid, result.test, opt.eval);
   summary.Set("best_epoch", result.best_epoch).Set("samples_per_s", result.samples_per_second);
   summary.Set("train_seconds", result.train_seconds).Set("seed", static_cast<int64_t>(opt.seed));
@@ -192,6 +194,12 @@ int RunTrain(const std::vector<std::string>& args) {
     return 1;
   }
   return 0;
+}
+
+// What this process trained: a resumed run that was already complete trains nothing.
+std::string TrainingSpeedNote(double samples_per_s, double train_seconds) {
+  if (train_seconds <= 0) return "no epoch left to train (the run in --run_dir was complete)";
+  return absl::StrCat(static_cast<int64_t>(samples_per_s + 0.5), " training samples/s in this process");
 }
 
 }  // namespace dgsr::cli

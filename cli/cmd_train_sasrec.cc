@@ -44,6 +44,7 @@ absl::Status PublishRun(JsonObject summary, const store::StoreInfo& info, const 
                         const std::function<absl::StatusOr<std::string>(const JsonObject&)>& export_model);
 JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResult& valid,
                             const trainer::EvalResult& test, const trainer::EvalOptions& eval);
+std::string TrainingSpeedNote(double samples_per_s, double train_seconds);
 
 // Called by `dgsr train` (cli/cmd_train.cc) when --model=sasrec.
 absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::StoreInfo& info) {
@@ -76,8 +77,8 @@ absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::Stor
   }
   DGSR_LOG(INFO) << "training SASRec+" << Kv("config", config.ToJson().Dump());
   ASSIGN_OR_RETURN(trainer::SasRecTrainResult result, trainer::TrainSasRec(config, split, opt));
-  std::printf("\nSASRec+ (full softmax CE), checkpoint chosen on validation: epoch %d; %.0f training samples/s\n",
-              result.best_epoch, result.samples_per_second);
+  std::printf("\nSASRec+ (full softmax CE), checkpoint chosen on validation: epoch %d; %s\n", result.best_epoch,
+              TrainingSpeedNote(result.samples_per_second, result.train_seconds).c_str());
   JsonObject summary = ReportEvaluation(split, result.valid, result.test, opt.eval);
   summary.Set("model", "sasrec").Set("best_epoch", result.best_epoch);
   summary.Set("samples_per_s", result.samples_per_second).Set("train_seconds", result.train_seconds);
