@@ -113,6 +113,8 @@ absl::StatusOr<std::unique_ptr<RunCheckpoint>> RunCheckpoint::Open(const std::st
                                               ", which is missing; use a new --run_dir"));
     }
   }
+  // A run killed after its last commit but before refreshing last.pt / best.pt: finish that now.
+  if (!ck->legacy_) RETURN_IF_ERROR(ck->Tidy());
   return ck;
 }
 
@@ -157,6 +159,10 @@ absl::Status RunCheckpoint::Commit(const RunState& state, bool improved, const S
   }
   state_ = state;
   legacy_ = false;
+  return Tidy();
+}
+
+absl::Status RunCheckpoint::Tidy() {
   if (!owned_) {
     RETURN_IF_ERROR(LinkAtomic(network_path(), Path("last.pt")));
     RETURN_IF_ERROR(LinkAtomic(best_path(), Path("best.pt")));
@@ -165,12 +171,13 @@ absl::Status RunCheckpoint::Commit(const RunState& state, bool improved, const S
   const std::set<std::string> keep = {NetworkName(state_.next_epoch), OptimizerName(state_.next_epoch),
                                       BestName(state_.best_epoch)};
   std::error_code ec;
-  for (const fs::directory_entry& entry : fs::directory_iterator(dir_, ec)) {
-    const std::string name = entry.path().filename().string();
+  for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
     const bool ours = name.find(".tmp") != std::string::npos || name == "optimizer.pt" ||
                       ((name.starts_with("net-") || name.starts_with("optimizer-") || name.starts_with("best-")) &&
                        name.ends_with(".pt"));
-    if (ours && !keep.contains(name)) fs::remove(entry.path(), ec);
+    std::error_code ignored;  // A file that cannot be deleted now is deleted by a later commit.
+    if (ours && !keep.contains(name)) fs::remove(it->path(), ignored);
   }
   return absl::OkStatus();
 }

@@ -25,7 +25,8 @@
 // it exactly. last.pt and best.pt are hard links to the committed files, for people and tools
 // (`dgsr eval --artifact=RUN/checkpoint/best.pt`). Directories written before this layout (no
 // "layout" key; last.pt, optimizer.pt and best.pt as plain files) are read and continued. One
-// process at a time: a second run on the same directory is refused while the first is alive.
+// process at a time: a second run on the same directory is refused while the first holds its
+// RunCheckpoint (the trainers hold it until they return).
 //
 // Thread-compatible: nothing here holds shared state; one run uses its own RunState and
 // directories.
@@ -146,6 +147,9 @@ class RunCheckpoint {
  private:
   RunCheckpoint() = default;
   std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+  // Points last.pt / best.pt at the committed files (a persistent directory) and deletes the
+  // files of ours that the committed state does not name.
+  [[nodiscard]] absl::Status Tidy();
 
   std::string dir_;
   bool owned_ = false;    // The private temporary directory: nothing persists, removed by the destructor.

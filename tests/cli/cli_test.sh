@@ -100,13 +100,18 @@ for kill_after in 1 2; do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done
-  if [[ $kill_after -eq 1 ]]; then
+  if [[ $kill_after -eq 2 ]]; then  # (after the first kill, which must land right after epoch 1)
     expect_error "a second training process on a run directory in use" "in use by another training process" \
       "$DGSR" train --store="$T/syn" --epochs=4 --patience=9 --dim=16 --torch_threads=1 --run_dir="$T/killed"
   fi
   kill -9 "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
-  echo "killed the training run after epoch line $kill_after; checkpoint: $(ls "$T/killed/checkpoint" | tr '\n' ' ')"
+  status=$?
+  committed=$(grep -o '"next_epoch":[0-9]*' "$T/killed/checkpoint/state.json" 2>/dev/null | cut -d: -f2)
+  if [[ $status -ne 137 || "${committed:-0}" -ge 4 ]]; then
+    fail "kill $kill_after did not interrupt the run (exit status $status, epochs committed: ${committed:-none})"
+  fi
+  echo "killed the training run after epoch line $kill_after ($committed epochs committed); checkpoint: $(ls "$T/killed/checkpoint" | tr '\n' ' ')"
 done
 (train "$T/killed") >>"$T/killed.log" 2>&1 || fail "resumed training run (log: $(tail -3 "$T/killed.log"))"
 

@@ -160,6 +160,30 @@ TEST(RunCheckpointTest, AFailedCommitLeavesThePreviousStateWhole) {
                                                   "optimizer-2.pt", "state.json"}));
 }
 
+// Killed after state.json was replaced but before last.pt / best.pt were refreshed and old files
+// deleted: reopening finishes that.
+TEST(RunCheckpointTest, OpeningFinishesAnInterruptedTidyUp) {
+  testing::TempDir dir;
+  RunState state;
+  ASSERT_TRUE(RecordValidation(&state, 0, 0.3));
+  {
+    auto ck = RunCheckpoint::Open(dir.path(), "t_");
+    ASSERT_TRUE(ck.ok()) << ck.status();
+    ASSERT_TRUE((*ck)->Commit(state, true, Writes("net1"), Writes("opt1")).ok());
+  }
+  std::filesystem::remove(dir.Sub("last.pt"));
+  std::filesystem::remove(dir.Sub("best.pt"));  // (a hard link: writing through it would change best-1.pt)
+  std::ofstream(dir.Sub("best.pt")) << "stale";
+  std::ofstream(dir.Sub("net-0.pt")) << "old";
+  std::ofstream(dir.Sub("optimizer-2.pt.tmp")) << "half-written";
+  auto ck = RunCheckpoint::Open(dir.path(), "t_");
+  ASSERT_TRUE(ck.ok()) << ck.status();
+  EXPECT_EQ(Contents(dir.Sub("last.pt")), "net1");
+  EXPECT_EQ(Contents(dir.Sub("best.pt")), "net1");
+  EXPECT_EQ(Files(dir.path()), (std::set<std::string>{"LOCK", "best-1.pt", "best.pt", "last.pt", "net-1.pt",
+                                                      "optimizer-1.pt", "state.json"}));
+}
+
 TEST(RunCheckpointTest, OneRunAtATimePerDirectory) {
   testing::TempDir dir;
   auto first = RunCheckpoint::Open(dir.path(), "t_");
