@@ -30,6 +30,15 @@ std::string Contents(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// A run directory after one committed epoch: net-1.pt = best-1.pt = "net1", optimizer-1.pt = "opt1".
+void CommitFirstEpoch(const std::string& dir) {
+  RunState state;
+  ASSERT_TRUE(RecordValidation(&state, 0, 0.3));
+  auto ck = RunCheckpoint::Open(dir, "t_");
+  ASSERT_TRUE(ck.ok()) << ck.status();
+  ASSERT_TRUE((*ck)->Commit(state, true, Writes("net1"), Writes("opt1")).ok());
+}
+
 std::set<std::string> Files(const std::string& dir) {
   std::set<std::string> names;
   for (const auto& e : std::filesystem::directory_iterator(dir)) names.insert(e.path().filename().string());
@@ -164,13 +173,7 @@ TEST(RunCheckpointTest, AFailedCommitLeavesThePreviousStateWhole) {
 // deleted: reopening finishes that.
 TEST(RunCheckpointTest, OpeningFinishesAnInterruptedTidyUp) {
   testing::TempDir dir;
-  RunState state;
-  ASSERT_TRUE(RecordValidation(&state, 0, 0.3));
-  {
-    auto ck = RunCheckpoint::Open(dir.path(), "t_");
-    ASSERT_TRUE(ck.ok()) << ck.status();
-    ASSERT_TRUE((*ck)->Commit(state, true, Writes("net1"), Writes("opt1")).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(CommitFirstEpoch(dir.path()));
   std::filesystem::remove(dir.Sub("last.pt"));
   std::filesystem::remove(dir.Sub("best.pt"));  // (a hard link: writing through it would change best-1.pt)
   std::ofstream(dir.Sub("best.pt")) << "stale";
@@ -199,13 +202,7 @@ TEST(RunCheckpointTest, OneRunAtATimePerDirectory) {
 
 TEST(RunCheckpointTest, StateNamingAMissingFileIsDataLoss) {
   testing::TempDir dir;
-  RunState state;
-  ASSERT_TRUE(RecordValidation(&state, 0, 0.30));
-  {
-    auto ck = RunCheckpoint::Open(dir.path(), "t_");
-    ASSERT_TRUE(ck.ok()) << ck.status();
-    ASSERT_TRUE((*ck)->Commit(state, true, Writes("net1"), Writes("opt1")).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(CommitFirstEpoch(dir.path()));
   std::filesystem::remove(dir.Sub("optimizer-1.pt"));
   auto ck = RunCheckpoint::Open(dir.path(), "t_");
   EXPECT_EQ(ck.status().code(), absl::StatusCode::kDataLoss);
@@ -257,13 +254,7 @@ TEST(RunCheckpointTest, WithoutADirectoryOnlyTheBestNetworkIsKeptAndThenRemoved)
 // the uncommitted line is dropped first.
 TEST(RunCheckpointTest, MetricsLogIsTrimmedToTheCommittedEpochs) {
   testing::TempDir dir;
-  RunState state;
-  ASSERT_TRUE(RecordValidation(&state, 0, 0.3));
-  {
-    auto ck = RunCheckpoint::Open(dir.Sub("ck"), "t_");
-    ASSERT_TRUE(ck.ok()) << ck.status();
-    ASSERT_TRUE((*ck)->Commit(state, true, Writes("net1"), Writes("opt1")).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(CommitFirstEpoch(dir.Sub("ck")));
   std::ofstream(dir.Sub("metrics.jsonl")) << "{\"epoch\":1,\"valid_ndcg@10\":0.3}\nnot json\n{\"epoch\":2}\n";
   auto ck = RunCheckpoint::Open(dir.Sub("ck"), "t_");
   ASSERT_TRUE(ck.ok()) << ck.status();
