@@ -74,11 +74,24 @@ absl::StatusOr<RunState> ParseRunState(const JsonObject& json, const std::string
   return state;
 }
 
+// state.json's contents: ParseRunState's inverse, plus the layout.
+JsonObject StateJson(const RunState& state) {
+  JsonObject json;
+  json.Set("next_epoch", state.next_epoch).Set("best_epoch", state.best_epoch);
+  json.Set("best_valid_ndcg@10", state.best_ndcg).Set("bad_epochs", state.bad_epochs);
+  json.Set("lr_scale", state.lr_scale).Set("layout", kLayout);
+  return json;
+}
+
+absl::StatusOr<JsonObject> ReadStateJson(const std::string& checkpoint_dir) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(StatePath(checkpoint_dir)));
+  return JsonObject::Parse(text);
+}
+
 }  // namespace
 
 absl::StatusOr<RunState> LoadRunState(const std::string& checkpoint_dir) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(StatePath(checkpoint_dir)));
-  ASSIGN_OR_RETURN(JsonObject json, JsonObject::Parse(text));
+  ASSIGN_OR_RETURN(JsonObject json, ReadStateJson(checkpoint_dir));
   return ParseRunState(json, checkpoint_dir);
 }
 
@@ -102,8 +115,7 @@ absl::StatusOr<std::unique_ptr<RunCheckpoint>> RunCheckpoint::Open(const std::st
                : absl::InternalError(absl::StrCat("cannot lock ", lock, ": ", std::strerror(errno)));
   }
   if (!fs::exists(StatePath(ck->dir_))) return ck;
-  ASSIGN_OR_RETURN(std::string text, ReadFile(StatePath(ck->dir_)));
-  ASSIGN_OR_RETURN(JsonObject json, JsonObject::Parse(text));
+  ASSIGN_OR_RETURN(JsonObject json, ReadStateJson(ck->dir_));
   ASSIGN_OR_RETURN(ck->state_, ParseRunState(json, ck->dir_));
   ck->legacy_ = !json.Has("layout");
   ck->resumed_ = true;
@@ -151,11 +163,7 @@ absl::Status RunCheckpoint::Commit(const RunState& state, bool improved, const S
   }
   if (!owned_) {
     RETURN_IF_ERROR(SyncDir(dir_));
-    JsonObject json;
-    json.Set("next_epoch", state.next_epoch).Set("best_epoch", state.best_epoch);
-    json.Set("best_valid_ndcg@10", state.best_ndcg).Set("bad_epochs", state.bad_epochs);
-    json.Set("lr_scale", state.lr_scale).Set("layout", kLayout);
-    RETURN_IF_ERROR(WriteFileAtomic(StatePath(dir_), json.Dump()));  // The commit point.
+    RETURN_IF_ERROR(WriteFileAtomic(StatePath(dir_), StateJson(state).Dump()));  // The commit point.
   }
   state_ = state;
   legacy_ = false;
