@@ -8,11 +8,13 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "cli/snapshot_source.h"
+#include "cli/common_flags.h"
 #include "cli/store_flags.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "model/sasrec_network.h"
-#include "trainer/export.h"
+#include "model/model_dir.h"
+#include "model/scoring_model.h"
 #include "trainer/sasrec_trainer.h"
 #include "trainer/trainer.h"
 
@@ -24,7 +26,6 @@ ABSL_FLAG(int, eval_threads, 0, "libtorch threads (0: all cores)");
 ABSL_FLAG(bool, cold_users, false,
           "DGSR: score every sample's user as one the model has never seen (its own embedding unused, its "
           "sub-graph as is): the quality a user who joined after training gets");
-ABSL_FLAG(std::string, device, "auto", "where the model runs: cpu, cuda, or auto (CUDA when the linked libtorch has it)");
 ABSL_DECLARE_FLAG(uint64_t, eval_seed);
 ABSL_DECLARE_FLAG(int64_t, max_eval_samples);
 ABSL_DECLARE_FLAG(bool, full_ranking);
@@ -34,12 +35,7 @@ namespace {
 
 absl::StatusOr<std::string> ResolveModel(const std::string& path) {
   if (path.empty()) return absl::InvalidArgumentError("--artifact is required (or --baseline=popularity)");
-  if (std::filesystem::is_directory(path)) {
-    if (std::filesystem::exists(path + "/model.pt")) return path + "/model.pt";
-    ASSIGN_OR_RETURN(std::string dir, trainer::LatestVersionDir(path));
-    return dir + "/model.pt";
-  }
-  return path;
+  return model::ResolveModelPath(path);
 }
 
 void PrintTable(const std::string& name, const trainer::EvalResult& r) {
@@ -82,28 +78,23 @@ absl::Status Eval() {
     ASSIGN_OR_RETURN(std::string path, ResolveModel(absl::GetFlag(FLAGS_artifact)));
     model::ConfigureTorchRuntime(absl::GetFlag(FLAGS_eval_threads));
     ASSIGN_OR_RETURN(torch::Device device, model::ParseDevice(absl::GetFlag(FLAGS_device)));
-    // A DGSR artifact, or else the SASRec+ baseline's: both run in the same harness.
-    auto net = model::DgsrNetwork::Load(path, device);
-    if (net.ok()) {
-      if ((*net)->config().num_users != split.num_users || (*net)->config().num_items != split.num_items) {
+    // A DGSR artifact or the SASRec+ baseline's (the file says which): both run in the same harness.
+    ASSIGN_OR_RETURN(model::NetworkKind kind, model::ArtifactNetwork(path));
+    if (kind == model::NetworkKind::kDgsr) {
+      ASSIGN_OR_RETURN(auto net, model::DgsrNetwork::Load(path, device));
+      if (net->config().num_users != split.num_users || net->config().num_items != split.num_items) {
         DGSR_LOG(WARN) << "the snapshot's id spaces differ from the model's; ids created after training map to the zero embedding"
-                       << Kv("model_users", (*net)->config().num_users) << Kv("snapshot_users", split.num_users)
-                       << Kv("model_items", (*net)->config().num_items) << Kv("snapshot_items", split.num_items);
+                       << Kv("model_users", net->config().num_users) << Kv("snapshot_users", split.num_users)
+                       << Kv("model_items", net->config().num_items) << Kv("snapshot_items", split.num_items);
       }
-      if (absl::GetFlag(FLAGS_cold_users)) (*net)->set_own_user_embedding(false);
-      ASSIGN_OR_RETURN(result, trainer::Evaluate(**net, split, part, options));
-    } else if (net.status().code() == absl::StatusCode::kInvalidArgument) {
-      auto sasrec = model::SasRecNetwork::Load(path, device);
-      if (!sasrec.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(net.status().message(), "; nor a SASRec+ artifact: ",
-                                                       sasrec.status().message()));
-      }
+      if (absl::GetFlag(FLAGS_cold_users)) net->set_own_user_embedding(false);
+      ASSIGN_OR_RETURN(result, trainer::Evaluate(*net, split, part, options));
+    } else {
+      ASSIGN_OR_RETURN(auto sasrec, model::SasRecNetwork::Load(path, device));
       if (absl::GetFlag(FLAGS_cold_users)) {
         DGSR_LOG(INFO) << "--cold_users changes nothing for SASRec+: it has no user embeddings";
       }
-      ASSIGN_OR_RETURN(result, trainer::EvaluateSasRec(**sasrec, split, part, options));
-    } else {
-      return net.status();
+      ASSIGN_OR_RETURN(result, trainer::EvaluateSasRec(*sasrec, split, part, options));
     }
     name = path;
   }

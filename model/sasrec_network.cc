@@ -201,4 +201,12 @@ torch::Tensor SasRecNetwork::ScoreAll(const torch::Tensor& h) {
   return module_.get_method("score_all")({h}).toTensor();
 }
 
+torch::Tensor SasRecNetwork::ScoreItems(const torch::Tensor& h, const torch::Tensor& items) {
+  const torch::Tensor table = module_.attr("item_embedding").toTensor();  // row i + 1 is item i
+  const torch::Tensor known = torch::logical_and(items >= 0, items < config_.num_items);
+  const torch::Tensor rows = torch::where(known, items + 1, torch::zeros_like(items));
+  const torch::Tensor e = table.index_select(0, rows.reshape(-1)).view({items.size(0), items.size(1), -1});
+  return torch::bmm(e, h.unsqueeze(2)).squeeze(2) * known.to(h.scalar_type());
+}
+
 }  // namespace dgsr::model

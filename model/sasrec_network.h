@@ -101,6 +101,9 @@ class SasRecNetwork {
   torch::Tensor RepresentUnchecked(const torch::Tensor& seq);
   // Scores over all known items with the shared item embedding: [N, hidden] -> [N, num_items].
   torch::Tensor ScoreAll(const torch::Tensor& h);
+  // Scores of given items, [N, hidden] x [N, C] int64 -> [N, C]; items outside [0, num_items)
+  // score 0 (as an unknown item's all-zero embedding would).
+  torch::Tensor ScoreItems(const torch::Tensor& h, const torch::Tensor& items);
 
   // Validates an input sequence tensor (dtype, shape, id range).
   [[nodiscard]] absl::Status ValidateSequence(const torch::Tensor& seq) const;

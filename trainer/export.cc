@@ -1,46 +1,60 @@
 #include "trainer/export.h"
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
+#include "model/model_dir.h"
 
 namespace dgsr::trainer {
 namespace fs = std::filesystem;
 
 namespace {
-// Largest integer-named subdirectory that holds a model.pt, or 0.
-int64_t LargestVersion(const std::string& model_dir) {
-  int64_t best = 0;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(model_dir, ec)) {
-    int64_t v = 0;
-    if (entry.is_directory() && absl::SimpleAtoi(entry.path().filename().string(), &v) &&
-        fs::exists(entry.path() / "model.pt")) {
-      best = std::max(best, v);
-    }
-  }
-  return best;
-}
-}  // namespace
 
-absl::StatusOr<std::string> LatestVersionDir(const std::string& model_dir) {
-  int64_t v = LargestVersion(model_dir);
-  if (v == 0) return absl::NotFoundError(absl::StrCat("no model version in ", model_dir));
-  return absl::StrCat(model_dir, "/", v);
-}
+// Holds an exclusive flock on <model_dir>/.export.lock for its lifetime.
+class ExportLock {
+ public:
+  static absl::StatusOr<ExportLock> Acquire(const std::string& model_dir) {
+    const std::string path = model_dir + "/.export.lock";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return absl::InternalError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return absl::InternalError(absl::StrCat("cannot lock ", path, ": ", std::strerror(err)));
+    }
+    return ExportLock(fd);
+  }
+  ExportLock(ExportLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  ~ExportLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the flock
+  }
+
+ private:
+  explicit ExportLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace
 
 absl::StatusOr<std::string> ExportArtifact(const std::string& model_dir, JsonObject metadata,
                                            const ArtifactWriter& artifact) {
   RETURN_IF_ERROR(MakeDirs(model_dir));
-  const int64_t version = LargestVersion(model_dir) + 1;
+  ASSIGN_OR_RETURN(ExportLock lock, ExportLock::Acquire(model_dir));
+  const std::vector<int64_t> versions = model::ListVersions(model_dir);
+  const int64_t version = versions.empty() ? 1 : versions.back() + 1;
   const std::string tmp = absl::StrCat(model_dir, "/.tmp-", version, "-", ::getpid());
-  const std::string final_dir = absl::StrCat(model_dir, "/", version);
+  const std::string final_dir = model::VersionDir(model_dir, version);
   std::error_code ec;
   fs::remove_all(tmp, ec);
   RETURN_IF_ERROR(MakeDirs(tmp));
@@ -50,14 +64,19 @@ absl::StatusOr<std::string> ExportArtifact(const std::string& model_dir, JsonObj
   RETURN_IF_ERROR(WriteFileAtomic(tmp + "/metadata.json", metadata.Dump() + "\n"));
   RETURN_IF_ERROR(SyncFile(tmp + "/model.pt"));  // written by libtorch, which does not fsync
   RETURN_IF_ERROR(SyncDir(tmp));
-  fs::rename(tmp, final_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot publish ", final_dir, ": ", ec.message()));
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_NOREPLACE) != 0) {
+    const int err = errno;
+    fs::remove_all(tmp, ec);
+    return absl::AbortedError(absl::StrCat("cannot publish ", final_dir, ": ", std::strerror(err),
+                                           " (another exporter wrote that version without the lock?)"));
+  }
   RETURN_IF_ERROR(SyncDir(model_dir));
   return final_dir;
 }
 
 absl::StatusOr<std::string> ExportModel(const std::string& model_dir, model::DgsrNetwork& network,
                                         JsonObject metadata) {
+  metadata.Set("model", "dgsr");
   JsonObject config = network.config().ToJson();
   for (const auto& [k, v] : config.entries()) {
     std::visit([&](const auto& value) { metadata.Set("config." + k, value); }, v);

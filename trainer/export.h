@@ -2,8 +2,12 @@
 //   <model_dir>/<version>/model.pt        the TorchScript artifact (config inside)
 //   <model_dir>/<version>/metadata.json   config, id-space sizes, snapshot id and cut-off time,
 //                                         validation and test metrics, version, creation time
-// Versions are increasing integers. A version directory appears atomically: it is written under
-// a temporary name, fsynced, and renamed into place, so a reader never sees half a model.
+// (the layout of model/model_dir.h, which the server reads). Versions are increasing integers. A
+// version directory appears atomically: it is written under a temporary name, fsynced, and renamed
+// into place, so a reader never sees half a model. Exporters serialize on an flock of
+// <model_dir>/.export.lock, so two trainers exporting at once get different versions; the rename
+// also refuses to replace an existing version (renameat2 RENAME_NOREPLACE), so not even a writer
+// that ignores the lock can overwrite one.
 #ifndef DGSR_TRAINER_EXPORT_H_
 #define DGSR_TRAINER_EXPORT_H_
 
@@ -28,9 +32,6 @@ using ArtifactWriter = std::function<absl::Status(const std::string& path, const
 [[nodiscard]] absl::StatusOr<std::string> ExportModel(const std::string& model_dir,
                                                       model::DgsrNetwork& network,
                                                       JsonObject metadata);
-
-// The directory of the largest complete version in `model_dir`; NotFound if none.
-[[nodiscard]] absl::StatusOr<std::string> LatestVersionDir(const std::string& model_dir);
 
 }  // namespace dgsr::trainer
 

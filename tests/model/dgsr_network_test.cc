@@ -1,7 +1,6 @@
 // The DGSR network against a literal, per-node implementation of the paper's equations, plus
 // pruning exactness, gradients, determinism, export/reload and input validation.
 #include "model/dgsr_network.h"
-#include "model/recommender.h"
 
 #include <fstream>
 #include <map>
@@ -465,58 +464,6 @@ TEST(DgsrConfigTest, PresetsByName) {
 }  // namespace
 }  // namespace dgsr::model
 
-namespace dgsr::model {
-namespace {
-
-TEST(RecommenderTest, TopKMasksSeenItemsAndHonoursCandidates) {
-  DgsrConfig c = TinyConfig(false, 2);
-  auto net = DgsrNetwork::Create(c, 4);
-  ASSERT_TRUE(net.ok());
-  auto graph = store::TemporalGraph::Build(RandomEdges(8, c.num_users, c.num_items, 80), c.num_users, c.num_items);
-  auto view = graph->Read();
-  Recommender rec(net->get());
-  RecommendRequest all;
-  all.user = 2;
-  all.as_of = 700;
-  all.k = 4;
-  all.exclude_seen = true;
-  RecommendRequest with_seen = all;
-  with_seen.exclude_seen = false;
-  with_seen.k = static_cast<int>(c.num_items);
-  RecommendRequest cand = all;
-  cand.candidates = {1, 3, 5, 7, 100};  // 100: unknown to the model, scores 0
-  cand.exclude_seen = false;
-  cand.k = 3;
-  std::vector<RecommendRequest> reqs{all, with_seen, cand};
-  auto lists = rec.Recommend(view, reqs);
-  ASSERT_TRUE(lists.ok()) << lists.status();
-  // Reference: the model's scores for this user, sorted.
-  torch::NoGradGuard ng;
-  std::vector<SampleRequest> one{{2, 700}};
-  auto scores = (*net)->ScoreAll(Represent(**net, view, one, SubgraphSampler::Mode::kPruned))[0];
-  std::vector<NodeId> seen(64);
-  seen.resize(view.RecentItems(2, {store::kMinTime, 700}, 64, seen.data(), nullptr));
-  ASSERT_FALSE(seen.empty());
-  std::vector<std::pair<float, NodeId>> ranked;
-  for (NodeId i = 0; i < c.num_items; ++i) {
-    if (std::find(seen.begin(), seen.end(), i) == seen.end()) ranked.push_back({scores[i].item<float>(), i});
-  }
-  std::sort(ranked.begin(), ranked.end(), [](auto& a, auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
-  ASSERT_EQ((*lists)[0].size(), std::min<size_t>(4, ranked.size()));
-  for (size_t k = 0; k < (*lists)[0].size(); ++k) EXPECT_EQ((*lists)[0][k].item, ranked[k].second);
-  EXPECT_EQ((*lists)[1].size(), static_cast<size_t>(c.num_items));  // seen items included
-  ASSERT_EQ((*lists)[2].size(), 3u);
-  for (const auto& s : (*lists)[2]) {
-    EXPECT_TRUE(std::find(cand.candidates.begin(), cand.candidates.end(), s.item) != cand.candidates.end());
-  }
-  EXPECT_GE((*lists)[2][0].score, (*lists)[2][1].score);
-  RecommendRequest bad = all;
-  bad.k = 0;
-  EXPECT_EQ(rec.Recommend(view, std::span(&bad, 1)).status().code(), absl::StatusCode::kInvalidArgument);
-}
-
-}  // namespace
-}  // namespace dgsr::model
 
 namespace dgsr::model {
 namespace {

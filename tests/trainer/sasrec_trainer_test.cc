@@ -10,6 +10,7 @@
 #include "store/graph_store.h"
 #include "tests/testutil/synth_store.h"
 #include "tests/testutil/temp_dir.h"
+#include "model/model_dir.h"
 #include "trainer/export.h"
 
 namespace dgsr::trainer {
@@ -138,7 +139,7 @@ TEST(SasRecTrainerTest, ExportedVersionReloadsWithIdenticalMetrics) {
   auto v1 = ExportSasRec(dir.Sub("models"), *result->network, meta);
   ASSERT_TRUE(v1.ok()) << v1.status();
   EXPECT_EQ(*v1, dir.Sub("models") + "/1");
-  EXPECT_EQ(*LatestVersionDir(dir.Sub("models")), *v1);
+  EXPECT_EQ(*model::LatestVersionDir(dir.Sub("models")), *v1);
   auto loaded = model::SasRecNetwork::Load(*v1 + "/model.pt", torch::kCPU);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ((*loaded)->metadata().GetString("model"), "sasrec");

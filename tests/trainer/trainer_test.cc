@@ -15,6 +15,7 @@
 #include "tests/testutil/synth_store.h"
 #include "tests/testutil/temp_dir.h"
 #include "trainer/adam.h"
+#include "model/model_dir.h"
 #include "trainer/export.h"
 #include "trainer/loss.h"
 #include "trainer/run_state.h"
@@ -306,7 +307,7 @@ TEST(TrainerTest, ExportedVersionReloadsWithIdenticalScores) {
   auto v2 = ExportModel(dir.Sub("models"), *result->network, meta);
   ASSERT_TRUE(v2.ok());
   EXPECT_EQ(*v1, dir.Sub("models") + "/1");
-  EXPECT_EQ(*LatestVersionDir(dir.Sub("models")), dir.Sub("models") + "/2");
+  EXPECT_EQ(*model::LatestVersionDir(dir.Sub("models")), dir.Sub("models") + "/2");
   auto loaded = model::DgsrNetwork::Load(*v1 + "/model.pt", torch::kCPU);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ((*loaded)->metadata().GetNumber("version"), 1);
@@ -323,9 +324,13 @@ TEST(TrainerTest, ExportedVersionReloadsWithIdenticalScores) {
     r.k = 20;
     requests.push_back(r);
   }
-  auto view = split->full_graph->Read();
-  auto ra = model::Recommender(result->network.get()).Recommend(view, requests);
-  auto rb = model::Recommender(loaded->get()).Recommend(view, requests);
+  auto unowned = [](model::DgsrNetwork* net) {
+    return model::WrapNetwork(std::shared_ptr<model::DgsrNetwork>(net, [](model::DgsrNetwork*) {}));
+  };
+  auto trained = unowned(result->network.get());
+  auto reloaded = unowned(loaded->get());
+  auto ra = model::Recommender(trained.get()).Recommend(*split->full_graph, requests);
+  auto rb = model::Recommender(reloaded.get()).Recommend(*split->full_graph, requests);
   ASSERT_TRUE(ra.ok() && rb.ok());
   for (size_t r = 0; r < requests.size(); ++r) {
     ASSERT_EQ((*ra)[r].size(), (*rb)[r].size());
