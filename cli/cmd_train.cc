@@ -7,6 +7,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "cli/snapshot_source.h"
+#include "cli/common_flags.h"
 #include "cli/store_flags.h"
 #include "common/file_util.h"
 #include "common/logging.h"
@@ -14,7 +15,6 @@
 #include "trainer/export.h"
 #include "trainer/trainer.h"
 
-ABSL_FLAG(std::string, model_dir, "", "versioned model directory to export into (empty: no export)");
 ABSL_FLAG(std::string, run_dir, "", "checkpoints and metrics.jsonl; an existing run resumes (with the model flags it was started with; others are refused)");
 ABSL_FLAG(std::string, preset, "inductive",
           "model preset: inductive (the paper's equations, dropout 0.2, the user read from its sub-graph; "
@@ -41,7 +41,6 @@ ABSL_FLAG(double, lr_decay, 1.0,
           "(1: constant, as the paper; DGSR and SASRec+)");
 ABSL_FLAG(uint64_t, seed, 1, "seed for initialisation, shuffling and dropout");
 ABSL_FLAG(uint64_t, eval_seed, 2024, "seed for evaluation negatives");
-ABSL_FLAG(int, torch_threads, 0, "libtorch threads (0: all cores)");
 ABSL_FLAG(int, sampler_threads, 1, "sub-graph sampling threads");
 ABSL_FLAG(int64_t, max_train_samples, 0, "if > 0: training samples per epoch (smoke runs)");
 ABSL_FLAG(int64_t, max_eval_samples, 0, "if > 0: evaluate on the first N samples only");

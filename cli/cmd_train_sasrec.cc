@@ -7,6 +7,7 @@
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
+#include "cli/common_flags.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/file_util.h"
@@ -15,14 +16,12 @@
 #include "store/graph_store.h"
 #include "trainer/sasrec_trainer.h"
 
-ABSL_DECLARE_FLAG(std::string, model_dir);
 ABSL_DECLARE_FLAG(std::string, run_dir);
 ABSL_DECLARE_FLAG(int, epochs);
 ABSL_DECLARE_FLAG(int, patience);
 ABSL_DECLARE_FLAG(double, lr_decay);
 ABSL_DECLARE_FLAG(uint64_t, seed);
 ABSL_DECLARE_FLAG(uint64_t, eval_seed);
-ABSL_DECLARE_FLAG(int, torch_threads);
 ABSL_DECLARE_FLAG(int64_t, max_eval_samples);
 ABSL_DECLARE_FLAG(bool, full_ranking);
 ABSL_DECLARE_FLAG(std::string, dataset);

@@ -4,19 +4,13 @@
 
 namespace dgsr::cli {
 
-int NotBuiltYet(const char* name, const char* issue) {
-  std::fprintf(stderr, "dgsr %s: not built yet (tracked in issue %s). Nothing was done.\n", name,
-               issue);
-  return 3;
-}
-
 int RunImport(const std::vector<std::string>& args);  // cmd_import.cc
 int RunSynth(const std::vector<std::string>& args);   // cmd_synth.cc
 int RunTrain(const std::vector<std::string>& args);  // cmd_train.cc
 int RunEval(const std::vector<std::string>& args);  // cmd_eval.cc
-int RunServe(const std::vector<std::string>&) { return NotBuiltYet("serve", "(server)"); }
+int RunServe(const std::vector<std::string>& args);  // cmd_serve.cc
 int RunRecommend(const std::vector<std::string>& args);  // cmd_recommend.cc
-int RunIngest(const std::vector<std::string>&) { return NotBuiltYet("ingest", "(server)"); }
+int RunIngest(const std::vector<std::string>& args);  // cmd_ingest.cc
 int RunBench(const std::vector<std::string>& args);  // cmd_bench.cc
 
 const std::vector<Subcommand>& AllSubcommands() {
@@ -40,22 +34,35 @@ const std::vector<Subcommand>& AllSubcommands() {
        "--snapshot), chooses the checkpoint on validation, reports test metrics once (100 sampled\n"
        "negatives for the right user, ties against the target; and full ranking), and exports a new\n"
        "version into --model_dir.",
-       {"cli/cmd_train.cc", "cli/store_flags.cc"}, RunTrain},
+       {"cli/cmd_train.cc", "cli/store_flags.cc", "cli/common_flags.cc"}, RunTrain},
       {"eval", "evaluate a model (sampled and full-ranking metrics)",
        "Evaluates --artifact (a model.pt or a versioned model directory) or --baseline=popularity on the\n"
        "test (or validation) samples of a snapshot: 100 negatives drawn for the right user with a\n"
        "recorded seed, ties counted against the target; full ranking over all items with the user's\n"
        "earlier items excluded; metrics by history length. --json prints one JSON object.\n"
        "Also reads --eval_seed, --max_eval_samples and --full_ranking (see `dgsr train --help`).",
-       {"cli/cmd_eval.cc", "cli/store_flags.cc"}, RunEval},
-      {"serve", "run the gRPC Recommend/Ingest service", "", {"cli/cmd_serve.cc"}, RunServe},
-      {"recommend", "top-K recommendations for users (in-process until the server lands)",
-       "Loads --artifact (a model.pt or the latest version of a model directory) and the store at\n"
-       "--store (not held open by a server) and prints each user's recent items and top-K\n"
-       "recommendations, seen items excluded unless --noexclude_seen. --device=cpu|cuda|auto as in\n"
-       "`dgsr eval`.",
-       {"cli/cmd_recommend.cc", "cli/store_flags.cc"}, RunRecommend},
-      {"ingest", "send events to a running server", "", {"cli/cmd_ingest.cc"}, RunIngest},
+       {"cli/cmd_eval.cc", "cli/store_flags.cc", "cli/common_flags.cc"}, RunEval},
+      {"serve", "run the gRPC recommendation service (Recommend, Ingest, health, metrics)",
+       "dgsr serve --store=DIR --model_dir=DIR [--listen=127.0.0.1:50051] [--metrics_listen=127.0.0.1:9464]\n"
+       "Opens the store (and locks it: no other process may open it while the server runs), loads and\n"
+       "warms the newest version of each model, and serves dgsr.v1.RecommendationService with gRPC\n"
+       "health and reflection, and Prometheus metrics at http://<metrics_listen>/metrics. New versions\n"
+       "that appear in a model directory are loaded, checked and warmed, then swapped in without a\n"
+       "failed request; a broken one is rejected and the old one keeps serving. SIGTERM or Ctrl-C:\n"
+       "NOT_SERVING, in-flight calls drain, the store is flushed and closed, exit 0.",
+       {"cli/cmd_serve.cc", "cli/store_flags.cc", "cli/common_flags.cc"}, RunServe},
+      {"recommend", "top-K recommendations for users, from a server or in-process",
+       "dgsr recommend --server=HOST:PORT --user_ids=u1,u2 [--k=10] [--candidates=...] [--exclude=...]\n"
+       "asks a running server (RecommendBatch). Without --server it runs in-process on --store (which\n"
+       "no server may hold open) with --artifact (a model.pt) or --model_dir (its newest version), and\n"
+       "also prints each user's recent items. Seen items are excluded unless --noexclude_seen.",
+       {"cli/cmd_recommend.cc", "cli/store_flags.cc", "cli/common_flags.cc", "cli/client_flags.cc"}, RunRecommend},
+      {"ingest", "send interaction events to a running server",
+       "dgsr ingest --server=HOST:PORT (--events='u1,i9,1700000000[,event_id];...' | --events_file=FILE|-)\n"
+       "Parses every event first (a malformed line sends nothing), then streams batches of\n"
+       "--ingest_batch_size events (IngestStream; each batch atomic) and prints what the server accepted,\n"
+       "the duplicates it skipped (by event id) and what its acknowledgement means for durability.",
+       {"cli/cmd_ingest.cc", "cli/client_flags.cc"}, RunIngest},
       {"bench", "benchmarks: store | sampler | model | train | serve",
        "dgsr bench <part> [flags]: runs one benchmark program; its last output line is one JSON\n"
        "object.\n"
@@ -63,8 +70,9 @@ const std::vector<Subcommand>& AllSubcommands() {
        "  sampler  sub-graph sampling (Algorithm 1) rate on --bench_dataset\n"
        "  model    forward/backward/Adam step times of the DGSR network, fused vs portable\n"
        "  train    end-to-end training samples/s with the sampler overlapped, vs the portable network\n"
-       "  serve    not built yet (the server issue)",
-       {"cli/cmd_bench.cc", "bench/store_bench.cc", "bench/model_bench.cc"}, RunBench},
+       "  serve    gRPC load generator against a spawned dgsr serve: latency at a target QPS, peak QPS\n"
+       "           with and without batching, ingest vs in-process, mixed load",
+       {"cli/cmd_bench.cc", "bench/store_bench.cc", "bench/model_bench.cc", "bench/serve_bench.cc"}, RunBench},
   };
   return *commands;
 }
