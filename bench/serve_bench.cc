@@ -181,7 +181,8 @@ class ServerProcess {
 
 struct LoadResult {
   std::vector<double> latency_ms;  // per successful call
-  std::vector<double> forward_ms;  // the server's forward stage for the call's batch
+  std::vector<double> forward_ms;  // the server's stages for the call (trailing metadata)
+  std::vector<double> queue_ms, sample_ms, top_k_ms, batch;
   int64_t errors = 0;
   double seconds = 0;
   double server_cpu = 0, client_cpu = 0;  // CPU seconds during the phase
@@ -257,10 +258,14 @@ class LoadGenerator {
         auto it = trailers.find("dgsr-server-timing");
         if (it != trailers.end()) {
           for (absl::string_view part : absl::StrSplit(absl::string_view(it->second.data(), it->second.size()), ';')) {
-            double us = 0;
-            if (absl::ConsumePrefix(&part, "forward_us=") && absl::SimpleAtod(part, &us)) {
-              result_.forward_ms.push_back(us / 1000);
-            }
+            std::vector<absl::string_view> kv = absl::StrSplit(part, '=');
+            double v = 0;
+            if (kv.size() != 2 || !absl::SimpleAtod(kv[1], &v)) continue;
+            if (kv[0] == "forward_us") result_.forward_ms.push_back(v / 1000);
+            if (kv[0] == "queue_us") result_.queue_ms.push_back(v / 1000);
+            if (kv[0] == "sample_us") result_.sample_ms.push_back(v / 1000);
+            if (kv[0] == "top_k_us") result_.top_k_ms.push_back(v / 1000);
+            if (kv[0] == "batch") result_.batch.push_back(v);
           }
         }
       } else {
@@ -510,6 +515,12 @@ absl::Status Run(JsonObject* json) {
               "generator CPU %.2f cores\n",
               open.qps(), p50, open.p(0.9), open.p(0.99), open.p(0.999), static_cast<long long>(open.errors), forward_p50,
               100 * (p50 - forward_p50) / std::max(p50, 1e-9), open.server_cpu / open.seconds, open.client_cpu / open.seconds);
+  std::printf("  server stages p50 (p99), ms: queue %.2f (%.2f)  sample %.2f (%.2f)  forward %.2f (%.2f)  top-k %.2f (%.2f); "
+              "batch size p50 %.0f (p99 %.0f)\n",
+              Percentile(open.queue_ms, 0.5), Percentile(open.queue_ms, 0.99), Percentile(open.sample_ms, 0.5),
+              Percentile(open.sample_ms, 0.99), forward_p50, Percentile(open.forward_ms, 0.99),
+              Percentile(open.top_k_ms, 0.5), Percentile(open.top_k_ms, 0.99), Percentile(open.batch, 0.5),
+              Percentile(open.batch, 0.99));
 
   std::printf("mixed: open loop at %.0f QPS while ingesting %d events/s\n", qps, absl::GetFlag(FLAGS_serve_bench_ingest_eps));
   std::atomic<bool> stop_ingest{false};
@@ -549,6 +560,8 @@ absl::Status Run(JsonObject* json) {
   json->Set("interactions", info.num_events).Set("k", k);
   json->Set("target_qps", qps).Set("achieved_qps", open.qps()).Set("errors", open.errors);
   json->Set("p50_ms", p50).Set("p90_ms", open.p(0.9)).Set("p99_ms", open.p(0.99)).Set("p999_ms", open.p(0.999));
+  json->Set("queue_p50_ms", Percentile(open.queue_ms, 0.5)).Set("sample_p50_ms", Percentile(open.sample_ms, 0.5));
+  json->Set("top_k_p50_ms", Percentile(open.top_k_ms, 0.5)).Set("batch_size_p50", Percentile(open.batch, 0.5));
   json->Set("forward_p50_ms", forward_p50).Set("non_model_share_p50", (p50 - forward_p50) / std::max(p50, 1e-9));
   json->Set("server_cpu_cores", open.server_cpu / open.seconds).Set("loadgen_cpu_cores", open.client_cpu / open.seconds);
   json->Set("p99_budget_ms", budget).Set("peak_qps_batching", peak_batched).Set("peak_qps_no_batching", peak_unbatched);

@@ -11,6 +11,7 @@ int RunEval(const std::vector<std::string>& args);  // cmd_eval.cc
 int RunServe(const std::vector<std::string>& args);  // cmd_serve.cc
 int RunRecommend(const std::vector<std::string>& args);  // cmd_recommend.cc
 int RunIngest(const std::vector<std::string>& args);  // cmd_ingest.cc
+int RunHealth(const std::vector<std::string>& args);  // cmd_health.cc
 int RunBench(const std::vector<std::string>& args);  // cmd_bench.cc
 
 const std::vector<Subcommand>& AllSubcommands() {
@@ -63,6 +64,10 @@ const std::vector<Subcommand>& AllSubcommands() {
        "--ingest_batch_size events (IngestStream; each batch atomic) and prints what the server accepted,\n"
        "the duplicates it skipped (by event id) and what its acknowledgement means for durability.",
        {"cli/cmd_ingest.cc", "cli/client_flags.cc"}, RunIngest},
+      {"health", "ask a running server whether it is SERVING (exit 0) or not (exit 1)",
+       "dgsr health --server=HOST:PORT [--wait_s=30] [--service=dgsr.v1.RecommendationService]\n"
+       "Calls grpc.health.v1.Health/Check; with --wait_s it keeps asking until SERVING or the time is up.",
+       {"cli/cmd_health.cc", "cli/client_flags.cc"}, RunHealth},
       {"bench", "benchmarks: store | sampler | model | train | serve",
        "dgsr bench <part> [flags]: runs one benchmark program; its last output line is one JSON\n"
        "object.\n"

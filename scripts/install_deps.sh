@@ -4,7 +4,11 @@
 # Run as root (or it re-runs itself with sudo).
 set -euo pipefail
 
-if [ "$(id -u)" != 0 ]; then exec sudo -E "$0" "$@"; fi
+if [ "$(id -u)" != 0 ]; then
+  if command -v sudo >/dev/null; then exec sudo -E "$0" "$@"; fi
+  echo "[install] run this as root (or install sudo): it installs Debian packages" >&2
+  exit 1
+fi
 
 PACKAGES=(
   build-essential cmake pkg-config git ca-certificates
@@ -35,3 +39,20 @@ for lib in libblas.so.3 liblapack.so.3; do
   if [ -n "$cand" ]; then update-alternatives --quiet --set "${lib}-${arch}" "$cand"; fi
 done
 echo "[install] BLAS: $(readlink -f /usr/lib/${arch}/libblas.so.3)"
+
+# buf (proto lint, and `buf curl`, a generic gRPC client that uses the server's reflection) is not
+# in Debian; install it from npm into /opt/dgsr-tools where npm exists. Optional: the proto lint
+# test and the buf curl checks report SKIPPED without it.
+BUF_VERSION=1.75.0
+if [ -x /opt/dgsr-tools/node_modules/.bin/buf ] && \
+   [ "$(/opt/dgsr-tools/node_modules/.bin/buf --version 2>/dev/null)" = "$BUF_VERSION" ]; then
+  echo "[install] buf $BUF_VERSION present"
+elif command -v npm >/dev/null; then
+  if npm install --prefix /opt/dgsr-tools --silent --no-audit --no-fund "@bufbuild/buf@$BUF_VERSION" >/dev/null 2>&1; then
+    echo "[install] buf $(/opt/dgsr-tools/node_modules/.bin/buf --version) in /opt/dgsr-tools"
+  else
+    echo "[install] note: npm could not install buf; the proto lint test will be skipped"
+  fi
+else
+  echo "[install] note: npm not found; buf not installed (the proto lint test will be skipped)"
+fi

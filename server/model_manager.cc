@@ -129,17 +129,10 @@ absl::StatusOr<std::shared_ptr<const Servable>> ModelManager::LoadVersion(const 
 }
 
 std::vector<LoadEvent> ModelManager::PollModel(Model& m) {
-  // Which versions the policy wants: the newest versions_to_keep, and the pinned one.
+  // The policy: the newest versions_to_keep versions that load (a rejected version is skipped
+  // and the next older one is tried, so a broken newest version never leaves a model without a
+  // servable one), plus the pinned version.
   const std::vector<int64_t> present = model::ListVersions(m.source.base_path);
-  std::vector<int64_t> wanted;
-  for (auto it = present.rbegin(); it != present.rend() && static_cast<int>(wanted.size()) < options_.versions_to_keep; ++it) {
-    if (!m.rejected.count(*it)) wanted.push_back(*it);
-  }
-  const int64_t pinned = m.source.pinned_version;
-  if (pinned > 0 && std::find(wanted.begin(), wanted.end(), pinned) == wanted.end() && !m.rejected.count(pinned) &&
-      std::find(present.begin(), present.end(), pinned) != present.end()) {
-    wanted.push_back(pinned);
-  }
   std::vector<std::shared_ptr<const Servable>> current;
   {
     absl::MutexLock lock(&mu_);
@@ -147,21 +140,21 @@ std::vector<LoadEvent> ModelManager::PollModel(Model& m) {
   }
   std::vector<LoadEvent> events;
   std::vector<std::shared_ptr<const Servable>> next;
-  for (int64_t v : wanted) {
+  // Returns the servable for version v: already loaded, or loaded now (nullptr if rejected).
+  auto acquire = [&](int64_t v) -> std::shared_ptr<const Servable> {
     auto have = std::find_if(current.begin(), current.end(), [&](const auto& s) { return s->version == v; });
-    if (have != current.end()) {
-      next.push_back(*have);
-      continue;
-    }
+    if (have != current.end()) return *have;
+    if (m.rejected.count(v)) return nullptr;
     // Load without holding mu_: requests keep being served by the current versions meanwhile.
     auto loaded = LoadVersion(m.source, v);
     LoadEvent event{m.source.name, v, loaded.ok(), loaded.ok() ? "" : loaded.status().ToString(),
                     loaded.ok() ? (*loaded)->load_seconds : 0};
+    std::shared_ptr<const Servable> result;
     if (loaded.ok()) {
       DGSR_LOG(INFO) << "model version loaded" << Kv("model", m.source.name) << Kv("version", v)
                      << Kv("network", model::NetworkName((*loaded)->model->network()))
                      << Kv("seconds", event.seconds);
-      next.push_back(*std::move(loaded));
+      result = *std::move(loaded);
     } else {
       DGSR_LOG(ERROR) << "model version rejected; the previous version keeps serving" << Kv("model", m.source.name)
                       << Kv("version", v) << Kv("error", event.error);
@@ -171,9 +164,19 @@ std::vector<LoadEvent> ModelManager::PollModel(Model& m) {
     }
     if (options_.on_load_event) options_.on_load_event(event);
     events.push_back(std::move(event));
+    return result;
+  };
+  for (auto it = present.rbegin(); it != present.rend() && static_cast<int>(next.size()) < options_.versions_to_keep;
+       ++it) {
+    if (auto s = acquire(*it)) next.push_back(std::move(s));
   }
-  // A version that was deleted from disk keeps serving until something newer is loaded: never
-  // drop the last servable version.
+  const int64_t pinned = m.source.pinned_version;
+  if (pinned > 0 && std::find(present.begin(), present.end(), pinned) != present.end() &&
+      std::none_of(next.begin(), next.end(), [&](const auto& s) { return s->version == pinned; })) {
+    if (auto s = acquire(pinned)) next.push_back(std::move(s));
+  }
+  // A version deleted from disk keeps serving until something else loads: never drop the last
+  // servable version.
   if (next.empty()) next = current;
   std::sort(next.begin(), next.end(), [](const auto& a, const auto& b) { return a->version > b->version; });
   {

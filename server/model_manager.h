@@ -81,8 +81,8 @@ struct ModelManagerOptions {
   // The store the models must fit (id spaces, store id) and whose graph warms them up. Required.
   const store::GraphStore* store = nullptr;
   torch::Device device = torch::kCPU;
-  // How many of the newest versions stay loaded per model (requests may name any of them);
-  // a pinned version is always kept as well.
+  // How many versions stay loaded per model (requests may name any of them): the newest ones
+  // that load (a rejected version is skipped for the next older one), and the pinned version.
   int versions_to_keep = 1;
   // Base-path polling period for StartWatching().
   absl::Duration poll_interval = absl::Seconds(1);

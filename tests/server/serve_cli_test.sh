@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# The server as its users meet it, through the real `dgsr` binary (registered with ctest as
+# serve_cli_test): `dgsr serve` on loopback, `dgsr health`, `dgsr ingest` and `dgsr recommend
+# --server`, a raw HTTP scrape of /metrics, reflection through `buf curl` (where buf is installed),
+# TLS with client certificates (where openssl is installed), bad inputs, and SIGTERM: NOT_SERVING,
+# drain, flush, exit 0, with every acknowledged event in the store afterwards.
+# Usage: serve_cli_test.sh PATH/TO/dgsr
+set -uo pipefail
+
+DGSR=${1:?usage: serve_cli_test.sh PATH/TO/dgsr}
+T=$(mktemp -d "${TMPDIR:-/tmp}/dgsr_serve_test.XXXXXX")
+trap 'kill -9 $(jobs -p) 2>/dev/null; [[ -n "${KEEP:-}" ]] || rm -rf "$T"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+ok() { echo "ok: $*"; }
+
+# expect_error NAME PATTERN COMMAND...: COMMAND must exit non-zero and print PATTERN (grep -E).
+expect_error() {
+  local name=$1 pattern=$2
+  shift 2
+  local out
+  if out=$("$@" 2>&1); then
+    fail "$name: exit status 0, expected an error; output: $out"
+  elif ! grep -Eq "$pattern" <<<"$out"; then
+    fail "$name: error does not say /$pattern/; output: $out"
+  else
+    ok "$name -> $(grep -E "$pattern" <<<"$out" | head -1)"
+  fi
+}
+
+# start_server LOG FLAGS...: starts dgsr serve on free ports; sets SERVER, PORT, METRICS_PORT.
+start_server() {
+  local log=$1
+  shift
+  "$DGSR" serve --listen=127.0.0.1:0 --metrics_listen=127.0.0.1:0 "$@" >"$log.out" 2>"$log" &
+  SERVER=$!
+  for _ in $(seq 1 600); do
+    if grep -q "listening on port" "$log.out" 2>/dev/null; then break; fi
+    if ! kill -0 $SERVER 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  PORT=$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$log.out")
+  METRICS_PORT=$(sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$log.out")
+  [[ -n "$PORT" ]] || { fail "server did not start: $(tail -5 "$log")"; return 1; }
+}
+
+# http_get PORT PATH: the body of an HTTP/1.0 GET on 127.0.0.1 (bash /dev/tcp, no curl needed).
+http_get() {
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$2" >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
+
+# --- a store and a small trained model --------------------------------------------------------
+"$DGSR" synth --store="$T/store" --users=200 --items=80 --events_per_user=20 >/dev/null 2>&1 || fail "synth"
+"$DGSR" train --store="$T/store" --model_dir="$T/models" --run_dir="$T/run" --dim=16 --epochs=1 \
+  --max_train_samples=500 --max_eval_samples=100 --torch_threads=1 >/dev/null 2>&1 || fail "train"
+[[ -f "$T/models/1/model.pt" ]] || fail "no exported model"
+
+expect_error "serve without a model" "model_dir .*required" "$DGSR" serve --store="$T/store" --listen=127.0.0.1:0
+expect_error "serve from an empty model directory" "no loadable version" \
+  "$DGSR" serve --store="$T/store" --model_dir="$T/no-models" --listen=127.0.0.1:0 --metrics_listen=
+expect_error "recommend --server with nothing listening" "UNAVAILABLE" \
+  "$DGSR" recommend --server=127.0.0.1:1 --user_ids=u1 --timeout_s=2
+
+# --- serving ------------------------------------------------------------------------------------
+start_server "$T/serve.log" --store="$T/store" --model_dir="$T/models" --model_poll_s=0.2 || exit 1
+"$DGSR" health --server="127.0.0.1:$PORT" --wait_s=60 >/dev/null && ok "health: SERVING" || fail "health"
+"$DGSR" health --server="127.0.0.1:$PORT" --service=dgsr.v1.RecommendationService >/dev/null &&
+  ok "health of dgsr.v1.RecommendationService: SERVING" || fail "health of the service"
+grep -q "effective config" "$T/serve.log" && ok "effective config logged" || fail "no effective config in the log"
+
+out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1,u2,stranger --k=4 2>&1) || fail "recommend: $out"
+grep -q "user u1  model default v1" <<<"$out" && ok "recommend answered by model default v1" || fail "recommend output: $out"
+grep -q "user stranger .*fallback: FALLBACK_REASON_UNKNOWN_USER" <<<"$out" && ok "unknown user: fallback, and said so" ||
+  fail "no fallback for an unknown user: $out"
+top=$(sed -n '2s/^  recommended: \([^(]*\)(.*/\1/p' <<<"$out")
+[[ -n "$top" ]] || fail "no top item for u1 in: $out"
+
+# The same answer in-process is impossible while the server holds the store.
+expect_error "in-process recommend on a store the server holds" "lock|LOCK|busy|in use" \
+  "$DGSR" recommend --store="$T/store" --model_dir="$T/models" --user_ids=u1
+
+# Ingest: read-your-writes, idempotency, atomic bad batches.
+printf 'u1,%s,1900000000,evt-1\nstranger,%s,1900000001,evt-2\n' "$top" "$top" >"$T/events.csv"
+out=$("$DGSR" ingest --server="127.0.0.1:$PORT" --events_file="$T/events.csv" 2>&1) || fail "ingest: $out"
+grep -q "accepted 2, duplicates 0" <<<"$out" && ok "ingest: $out" || fail "ingest output: $out"
+out=$("$DGSR" ingest --server="127.0.0.1:$PORT" --events_file="$T/events.csv" 2>&1)
+grep -q "accepted 0, duplicates 2" <<<"$out" && ok "re-sent events are duplicates" || fail "idempotency: $out"
+out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1,stranger --k=80 2>&1)
+if sed -n '2p' <<<"$out" | grep -q " $top("; then fail "u1's new item is still recommended: $out"; else ok "u1's ingested item is excluded at once"; fi
+grep -q "user stranger  model default v1$" <<<"$out" && ok "the new user is answered by the model after one event" ||
+  fail "new user after ingest: $out"
+printf 'u3,i1,1900000005\nu3,i2,not-a-time\n' >"$T/bad.csv"
+expect_error "ingest of a malformed file sends nothing" "bad.csv:2: expected user,item,time" \
+  "$DGSR" ingest --server="127.0.0.1:$PORT" --events_file="$T/bad.csv"
+expect_error "ingest with a time out of range" "INVALID_ARGUMENT: .*events\[0\].time_unix_s" \
+  "$DGSR" ingest --server="127.0.0.1:$PORT" --events="u3,i1,-5"
+expect_error "recommend with k out of range" "INVALID_ARGUMENT: .*requests\[0\].k" \
+  "$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1 --k=5000
+expect_error "recommend from an unknown model" "NOT_FOUND" \
+  "$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1 --model_name=nope
+
+# A new version appears and serves; a corrupt one is rejected while the old one keeps serving.
+"$DGSR" train --store="$T/store" --model_dir="$T/models" --run_dir="$T/run2" --dim=16 --epochs=1 \
+  --max_train_samples=500 --max_eval_samples=100 --torch_threads=1 >/dev/null 2>&1 &&
+  fail "train on a store held by the server should fail (the store is locked)" ||
+  ok "offline train refuses the store the server holds"
+mkdir -p "$T/models/.tmp-2" && echo "garbage" >"$T/models/.tmp-2/model.pt" && mv "$T/models/.tmp-2" "$T/models/2"
+for _ in $(seq 1 50); do grep -q "model version rejected" "$T/serve.log" && break; sleep 0.1; done
+grep -q "model version rejected.*version=2" "$T/serve.log" && ok "corrupt version 2 rejected (logged)" || fail "no rejection logged"
+out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1 --k=3 2>&1)
+grep -q "model default v1" <<<"$out" && ok "version 1 keeps serving" || fail "after a corrupt version: $out"
+
+# Metrics over HTTP.
+metrics=$(http_get "$METRICS_PORT" /metrics)
+for series in dgsr_requests_total dgsr_request_duration_seconds_bucket dgsr_stage_duration_seconds_bucket \
+  dgsr_batch_size_bucket dgsr_ingested_events_total dgsr_model_loads_total dgsr_model_serving_version \
+  dgsr_graph_interactions process_cpu_seconds_total process_resident_memory_bytes; do
+  grep -q "^$series" <<<"$metrics" || fail "metrics lack $series"
+done
+grep -q 'dgsr_model_loads_total{model="default",result="failed"} 1' <<<"$metrics" &&
+  ok "/metrics scraped over HTTP; the rejected load is counted" || fail "failed load not counted: $(grep loads <<<"$metrics")"
+
+# Reflection, through a standard generic client (buf curl), where buf is installed.
+BUF=$(command -v buf || true)
+for candidate in /opt/dgsr-tools/node_modules/.bin/buf "$(dirname "$0")/../../build/tools/node_modules/.bin/buf"; do
+  [[ -z "$BUF" && -x "$candidate" ]] && BUF=$candidate
+done
+if [[ -n "$BUF" ]]; then
+  out=$("$BUF" curl --protocol grpc --http2-prior-knowledge --list-methods "http://127.0.0.1:$PORT" 2>&1)
+  grep -q "dgsr.v1.RecommendationService/Recommend" <<<"$out" && ok "buf curl lists the methods by reflection" ||
+    fail "buf curl --list-methods: $out"
+  out=$("$BUF" curl --protocol grpc --http2-prior-knowledge -d '{"user_id":"u2","k":2}' \
+    "http://127.0.0.1:$PORT/dgsr.v1.RecommendationService/Recommend" 2>&1)
+  grep -q '"itemId"' <<<"$out" && ok "buf curl Recommend: $(tr -d '\n ' <<<"$out" | cut -c1-80)" || fail "buf curl Recommend: $out"
+else
+  echo "SKIPPED: buf not installed (scripts/install_deps.sh installs it where npm is available)"
+fi
+
+# SIGTERM: exit 0, drained and flushed; the acknowledged events are in the store afterwards.
+kill -TERM $SERVER
+wait $SERVER
+rc=$?
+[[ $rc -eq 0 ]] && ok "SIGTERM: exit 0" || fail "SIGTERM: exit $rc; $(tail -3 "$T/serve.log")"
+grep -q "shutting down: NOT_SERVING" "$T/serve.log" && grep -q "shut down store_sync=ok" "$T/serve.log" &&
+  ok "shutdown logged: NOT_SERVING, drained, store synced" || fail "shutdown log: $(tail -3 "$T/serve.log")"
+out=$("$DGSR" recommend --store="$T/store" --artifact="$T/models/1/model.pt" --user_ids=stranger --k=3 2>&1)
+grep -q "user stranger  recent: $top" <<<"$out" && ok "after shutdown the store holds the ingested events" ||
+  fail "in-process after shutdown: $out"
+
+# Restarting with the broken version 2 still present: it is rejected, version 1 serves.
+start_server "$T/restart.log" --store="$T/store" --model_dir="$T/models" || exit 1
+out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1 --k=3 2>&1)
+grep -q "model default v1" <<<"$out" && ok "restart with a broken newest version: version 1 serves" || fail "restart: $out"
+kill -TERM $SERVER
+wait $SERVER || fail "restarted server: exit $?"
+
+# --- TLS with client certificates ---------------------------------------------------------------
+if command -v openssl >/dev/null; then
+  (
+    cd "$T" &&
+      openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=dgsr-test-ca &&
+      openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost &&
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >san.ext &&
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext &&
+      openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=dgsr-writer &&
+      openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2
+  ) >/dev/null 2>&1 || fail "openssl could not make test certificates"
+  start_server "$T/tls.log" --store="$T/store" --model_dir="$T/models" --tls_cert="$T/server.pem" \
+    --tls_key="$T/server.key" --tls_client_ca="$T/ca.pem" --restrict_writes || exit 1
+  "$DGSR" health --server="127.0.0.1:$PORT" --tls_ca="$T/ca.pem" --wait_s=60 >/dev/null && ok "TLS: health" || fail "TLS health"
+  out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --tls_ca="$T/ca.pem" --user_ids=u1 --k=2 2>&1)
+  grep -q "model default" <<<"$out" && ok "TLS: recommend without a client certificate" || fail "TLS recommend: $out"
+  expect_error "TLS: writes need a client certificate" "UNAUTHENTICATED" \
+    "$DGSR" ingest --server="127.0.0.1:$PORT" --tls_ca="$T/ca.pem" --events="u1,i1,1900000100"
+  out=$("$DGSR" ingest --server="127.0.0.1:$PORT" --tls_ca="$T/ca.pem" --tls_client_cert="$T/client.pem" \
+    --tls_client_key="$T/client.key" --events="u1,i1,1900000100" 2>&1)
+  grep -q "accepted 1" <<<"$out" && ok "TLS: ingest with a verified client certificate" || fail "TLS ingest: $out"
+  expect_error "plaintext client against a TLS server" "UNAVAILABLE" \
+    "$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1 --timeout_s=3
+  kill -TERM $SERVER
+  wait $SERVER || fail "TLS server: exit $?"
+else
+  echo "SKIPPED: openssl not installed; TLS not tested"
+fi
+
+if [[ $failures -gt 0 ]]; then
+  echo "$failures check(s) failed (files kept in $T if KEEP=1)"
+  exit 1
+fi
+echo "all serve CLI checks passed"
