@@ -3,13 +3,16 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli/common_flags.h"
 #include "cli/store_flags.h"
@@ -28,10 +31,12 @@ ABSL_FLAG(int, model_versions, 1, "newest versions kept loaded per model (reques
 ABSL_FLAG(double, model_poll_s, 1.0, "how often model directories are checked for new versions, seconds");
 ABSL_FLAG(bool, batching, true, "dynamic batching of concurrent Recommend calls");
 ABSL_FLAG(int, max_batch_size, 32, "requests per batched forward pass");
-ABSL_FLAG(int, batch_timeout_us, 1000, "how long the oldest queued request waits for company, microseconds");
-ABSL_FLAG(int, batch_threads, 1, "batches that run at once");
+ABSL_FLAG(int, batch_timeout_us, 250, "how long the oldest queued request waits for company, microseconds");
+ABSL_FLAG(int, batch_threads, 0, "batches that run at once (0: one per core)");
 ABSL_FLAG(int, max_queued_requests, 1024, "queued (or in-flight) recommendation requests; beyond: RESOURCE_EXHAUSTED");
 ABSL_FLAG(int, max_rpc_threads, 256, "gRPC handler threads at most");
+ABSL_FLAG(int64_t, max_message_bytes, 16 << 20, "largest request message; beyond: INVALID_ARGUMENT (beyond 4x: the transport refuses it)");
+ABSL_FLAG(int, max_k, 1000, "largest k a request may ask for");
 ABSL_FLAG(int64_t, popularity_window_s, 7 * 24 * 3600, "fallback: items ranked by interactions in this window before the as-of time");
 ABSL_FLAG(double, drain_timeout_s, 30, "on SIGTERM, how long in-flight calls may take to finish");
 ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate chain (enables TLS)");
@@ -79,11 +84,19 @@ absl::StatusOr<server::ServerOptions> OptionsFromFlags() {
   o.batching.max_batch_size = absl::GetFlag(FLAGS_max_batch_size);
   o.batching.max_delay = absl::Microseconds(absl::GetFlag(FLAGS_batch_timeout_us));
   o.batching.threads = absl::GetFlag(FLAGS_batch_threads);
+  if (o.batching.threads == 0) o.batching.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   o.batching.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests);
   if (o.batching.max_batch_size < 1 || o.batching.threads < 1 || o.batching.max_queued_requests < 1) {
     return absl::InvalidArgumentError("--max_batch_size, --batch_threads and --max_queued_requests must be >= 1");
   }
   o.max_rpc_threads = absl::GetFlag(FLAGS_max_rpc_threads);
+  if (absl::GetFlag(FLAGS_max_message_bytes) < 1024 || absl::GetFlag(FLAGS_max_k) < 1 ||
+      absl::GetFlag(FLAGS_max_k) > model::Recommender::kMaxK) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_message_bytes must be >= 1024 and --max_k in [1, ",
+                                                   model::Recommender::kMaxK, "]"));
+  }
+  o.limits.max_message_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_message_bytes));
+  o.limits.max_k = absl::GetFlag(FLAGS_max_k);
   o.popularity.window = absl::GetFlag(FLAGS_popularity_window_s);
   o.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_timeout_s));
   o.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key), absl::GetFlag(FLAGS_tls_client_ca),
@@ -117,7 +130,10 @@ absl::Status Serve() {
 
   LogEffectiveConfig();
   ASSIGN_OR_RETURN(server::ServerOptions options, OptionsFromFlags());
-  model::ConfigureTorchRuntime(absl::GetFlag(FLAGS_torch_threads));
+  // Serving runs several batches at once (--batch_threads), each on --torch_threads libtorch
+  // threads; 0 means one, which measured best on CPU (docs/RESULTS.md, "Serving").
+  const int torch_threads = absl::GetFlag(FLAGS_torch_threads) > 0 ? absl::GetFlag(FLAGS_torch_threads) : 1;
+  model::ConfigureTorchRuntime(torch_threads);
   ASSIGN_OR_RETURN(std::unique_ptr<server::Server> server, server::Server::Start(std::move(options)));
   std::printf("dgsr serve: listening on port %d (metrics on port %d); SIGTERM or Ctrl-C stops it\n", server->port(),
               server->metrics_port());

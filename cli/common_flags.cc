@@ -7,4 +7,6 @@ ABSL_FLAG(std::string, model_dir, "",
           "export); serve "
           "watches it (as the model named 'default'); recommend reads its newest version");
 ABSL_FLAG(std::string, device, "auto", "where the model runs: cpu, cuda, or auto (CUDA when the linked libtorch has it)");
-ABSL_FLAG(int, torch_threads, 0, "libtorch intra-op threads (0: all cores)");
+ABSL_FLAG(int, torch_threads, 0,
+          "libtorch intra-op threads (0: all cores for train, eval and recommend; 1 per batch for serve, which runs "
+          "--batch_threads batches at once)");

@@ -56,8 +56,8 @@ struct BatcherOptions {
   bool enabled = true;
   // Parameters that affect performance.
   int max_batch_size = 32;                             // requests per Recommender call
-  absl::Duration max_delay = absl::Microseconds(1000);  // how long the oldest job waits for company
-  int threads = 1;                                      // batches run concurrently
+  absl::Duration max_delay = absl::Microseconds(250);   // how long the oldest job waits for company
+  int threads = 2;                                      // batches run concurrently
   // Admission: queued (or, without batching, in-flight) requests beyond this are refused.
   int max_queued_requests = 1024;
 };

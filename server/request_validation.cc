@@ -33,6 +33,15 @@ absl::Status CheckItemList(const std::string& where, const std::string& field,
 
 }  // namespace
 
+absl::Status ValidateMessageSize(const google::protobuf::Message& message, const RequestLimits& limits) {
+  const size_t bytes = message.ByteSizeLong();
+  if (bytes > limits.max_message_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request is ", bytes, " bytes, the limit is ", limits.max_message_bytes, " (split it)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateRecommend(const v1::RecommendRequest& r, const RequestLimits& limits, const std::string& where) {
   if (absl::Status s = CheckId(where, "user_id", r.user_id(), limits, true); !s.ok()) return s;
   if (r.k() < 0 || r.k() > limits.max_k) {

@@ -19,8 +19,13 @@ struct RequestLimits {
   int max_item_list = 10000;         // candidate_item_ids, excluded_item_ids
   size_t max_id_bytes = 256;         // user, item, event ids; model names
   int max_ingest_events = 100000;    // events per Ingest message
+  size_t max_message_bytes = 16 << 20;  // serialized size of one request message
   int default_k = 10;                // used when k is 0
 };
+
+// InvalidArgument when a request message is larger than limits.max_message_bytes. (The gRPC
+// transport itself refuses messages over 4x that with RESOURCE_EXHAUSTED before any handler runs.)
+[[nodiscard]] absl::Status ValidateMessageSize(const google::protobuf::Message& message, const RequestLimits& limits);
 
 // InvalidArgument naming the field; `where` prefixes field names ("requests[3].").
 [[nodiscard]] absl::Status ValidateRecommend(const v1::RecommendRequest& request, const RequestLimits& limits,

@@ -70,7 +70,8 @@ class RecommendationServiceImpl final : public v1::RecommendationService::Servic
   grpc::Status Recommend(grpc::ServerContext* ctx, const v1::RecommendRequest* request,
                          v1::RecommendResponse* response) override {
     const auto start = std::chrono::steady_clock::now();
-    absl::Status status = ValidateRecommend(*request, s_.options.limits);
+    absl::Status status = ValidateMessageSize(*request, s_.options.limits);
+    if (status.ok()) status = ValidateRecommend(*request, s_.options.limits);
     if (status.ok()) status = RecommendAll(ctx, {request}, {response});
     return Finish("Recommend", start, status);
   }
@@ -78,7 +79,8 @@ class RecommendationServiceImpl final : public v1::RecommendationService::Servic
   grpc::Status RecommendBatch(grpc::ServerContext* ctx, const v1::RecommendBatchRequest* request,
                               v1::RecommendBatchResponse* response) override {
     const auto start = std::chrono::steady_clock::now();
-    absl::Status status = ValidateRecommendBatch(*request, s_.options.limits);
+    absl::Status status = ValidateMessageSize(*request, s_.options.limits);
+    if (status.ok()) status = ValidateRecommendBatch(*request, s_.options.limits);
     if (status.ok()) {
       std::vector<const v1::RecommendRequest*> in;
       std::vector<v1::RecommendResponse*> out;
@@ -95,6 +97,7 @@ class RecommendationServiceImpl final : public v1::RecommendationService::Servic
                       v1::IngestResponse* response) override {
     const auto start = std::chrono::steady_clock::now();
     absl::Status status = CheckWriter(ctx);
+    if (status.ok()) status = ValidateMessageSize(*request, s_.options.limits);
     store::IngestResult result;
     if (status.ok()) status = IngestEvents(request->events(), &result);
     if (status.ok()) {
@@ -114,7 +117,8 @@ class RecommendationServiceImpl final : public v1::RecommendationService::Servic
     v1::IngestStreamRequest message;
     while (status.ok() && reader->Read(&message)) {
       store::IngestResult result;
-      status = IngestEvents(message.events(), &result);
+      status = ValidateMessageSize(message, s_.options.limits);
+      if (status.ok()) status = IngestEvents(message.events(), &result);
       if (!status.ok()) {
         status = absl::Status(status.code(), absl::StrCat("batch ", batches, " of the stream: ", status.message(),
                                                           " (", batches, " earlier batches, ", accepted,
@@ -380,7 +384,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort(s.options.listen, credentials, &s.port);
   builder.RegisterService(s.service.get());
-  builder.SetMaxReceiveMessageSize(s.options.max_message_bytes);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(s.options.limits.max_message_bytes * 4, INT32_MAX)));
   grpc::ResourceQuota quota("dgsr");
   quota.SetMaxThreads(s.options.max_rpc_threads);
   builder.SetResourceQuota(quota);

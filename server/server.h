@@ -50,9 +50,8 @@ struct ServerOptions {
   ModelManagerOptions models;                      // `store` is filled in by the server
   BatcherOptions batching;
   PopularityOptions popularity;
-  RequestLimits limits;
+  RequestLimits limits;  // max_message_bytes x 4 is also the gRPC transport's receive limit
   TlsOptions tls;
-  int max_message_bytes = 64 << 20;                // gRPC receive limit
   absl::Duration drain_timeout = absl::Seconds(30);
   // RPC threads: gRPC's synchronous server grows its pool on demand up to this many threads
   // (a resource quota); calls beyond wait in gRPC's queue.

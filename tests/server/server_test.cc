@@ -289,6 +289,7 @@ TEST_F(ServerTest, CandidatesDenyListsAndDuplicatesOverTheWire) {
 }
 
 TEST_F(ServerTest, EveryBadRequestIsInvalidArgumentAndChangesNothing) {
+  options_.limits.max_message_bytes = 64 << 10;
   StartServer();
   const int64_t events_before = server_->store().info().num_events;
   std::vector<std::pair<std::string, v1::RecommendRequest>> bad;
@@ -348,6 +349,22 @@ TEST_F(ServerTest, EveryBadRequestIsInvalidArgumentAndChangesNothing) {
   EXPECT_EQ(Ingest({{"u", "i", 5}, {"u", "", 6}}).error_code(), StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(Ingest({{"u", "i", 5}, {"u", "i", -1}}).error_code(), StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(Ingest({{"u", std::string(257, 'i'), 5}}).error_code(), StatusCode::INVALID_ARGUMENT);
+  // A message over the size limit (options_.limits.max_message_bytes = 64 KiB here), even though
+  // every field in it is within its own limit.
+  v1::IngestRequest big;
+  for (int i = 0; i < 1000; ++i) {
+    v1::Event* e = big.add_events();
+    e->set_user_id(std::string(100, 'u'));
+    e->set_item_id("i");
+    e->set_time_unix_s(5);
+  }
+  v1::IngestResponse big_ack;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->Ingest(&ctx, big, &big_ack);
+    EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_NE(s.error_message().find("the limit is 65536"), std::string::npos) << s.error_message();
+  }
   EXPECT_EQ(server_->store().info().num_events, events_before);
   // GetModelInfo for an unknown name.
   v1::GetModelInfoRequest info_req;
