@@ -37,11 +37,13 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "bench/dataset.h"
 #include "common/json.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -369,30 +371,11 @@ double PeakWithin(const std::vector<SweepPoint>& points, double budget_ms) {
 
 absl::Status Run(JsonObject* json) {
   const std::string dataset = absl::GetFlag(FLAGS_serve_bench_dataset);
-  const char* env = std::getenv("DGSR_SHARED_DATA");
-  const std::string data_root = env != nullptr ? env : DGSR_SHARED_DATA_DIR;
-  struct Known {
-    const char* name;
-    const char* file;
-    store::ImportFormat format;
-    int kcore;
-  };
-  static const Known kKnown[] = {
-      {"amazon-games-sasrec", "Video.txt", store::ImportFormat::kSasRec, 0},
-      {"amazon-cds-hgn", "CDs_item_sequences.txt", store::ImportFormat::kHgn, 0},
-      {"ml-1m-first2999users", "ratings.dat", store::ImportFormat::kMovieLensDat, 5},
-      {"amazon-beauty-5core-ticoserec", "Beauty_interactions.tsv", store::ImportFormat::kUserItemTime, 5},
-      {"ml-100k", "u.data", store::ImportFormat::kMovieLensUData, 5},
-  };
-  const Known* known = nullptr;
-  for (const Known& k : kKnown) {
-    if (dataset == k.name) known = &k;
+  absl::StatusOr<BenchDatasetFile> data = FindBenchDataset(dataset);
+  if (absl::IsNotFound(data.status())) {
+    return absl::NotFoundError(absl::StrCat("SKIPPED: ", data.status().message()));
   }
-  if (known == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown dataset '", dataset, "'"));
-  const std::string data_path = absl::StrCat(data_root, "/", known->name, "/", known->file);
-  if (!std::filesystem::exists(data_path)) {
-    return absl::NotFoundError(absl::StrCat("SKIPPED: dataset not found at ", data_path));
-  }
+  RETURN_IF_ERROR(data.status());
   std::string dir = absl::GetFlag(FLAGS_serve_bench_dir);
   const bool own_dir = dir.empty();
   if (own_dir) {
@@ -418,11 +401,7 @@ absl::Status Run(JsonObject* json) {
   store::StoreInfo info;
   {
     ASSIGN_OR_RETURN(auto s, store::GraphStore::Open(so));
-    store::ImportOptions io;
-    io.format = known->format;
-    io.kcore = known->kcore;
-    io.show_progress = false;
-    RETURN_IF_ERROR(store::ImportFile(data_path, io, s.get()).status());
+    RETURN_IF_ERROR(store::ImportFile(data->path, data->import, s.get()).status());
     info = s->info();
     RETURN_IF_ERROR(s->CreateSnapshot(dir + "/store-copy"));
     for (store::NodeId u = 0; u < info.num_users; ++u) users.push_back(*s->ExternalUserId(u));
@@ -583,6 +562,13 @@ int RunServeBench(const std::vector<std::string>& args) {
   }
   JsonObject json;
   absl::Status s = Run(&json);
+  if (absl::IsNotFound(s) && absl::StartsWith(s.message(), "SKIPPED")) {
+    std::printf("dgsr bench serve: %s\n", std::string(s.message()).c_str());
+    JsonObject skipped;
+    skipped.Set("bench", "serve").Set("skipped", true).Set("reason", std::string(s.message()));
+    std::printf("%s\n", skipped.Dump().c_str());
+    return 0;
+  }
   if (!s.ok()) {
     std::fprintf(stderr, "dgsr bench serve: %s\n", s.ToString().c_str());
     return 1;

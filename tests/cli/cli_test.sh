@@ -10,25 +10,7 @@ set -uo pipefail
 DGSR=${1:?usage: cli_test.sh PATH/TO/dgsr}
 T=$(mktemp -d "${TMPDIR:-/tmp}/dgsr_cli_test.XXXXXX")
 trap 'kill -9 $(jobs -p) 2>/dev/null; [[ -n "${KEEP:-}" ]] || rm -rf "$T"' EXIT
-failures=0
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# expect_error NAME PATTERN COMMAND...: COMMAND must exit non-zero and print PATTERN (grep -E).
-expect_error() {
-  local name=$1 pattern=$2
-  shift 2
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  if [[ $rc -eq 0 ]]; then
-    fail "$name: exit status 0, expected an error; output: $out"
-  elif ! grep -Eq "$pattern" <<<"$out"; then
-    fail "$name: error does not say /$pattern/; output: $out"
-  else
-    echo "ok: $name -> $(grep -E "$pattern" <<<"$out" | head -1)"
-  fi
-}
+source "$(dirname "$0")/../testutil/check.sh"
 
 # events STORE: the event count a store reports (importing an empty file adds nothing).
 events() {

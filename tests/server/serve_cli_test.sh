@@ -10,23 +10,7 @@ set -uo pipefail
 DGSR=${1:?usage: serve_cli_test.sh PATH/TO/dgsr}
 T=$(mktemp -d "${TMPDIR:-/tmp}/dgsr_serve_test.XXXXXX")
 trap 'kill -9 $(jobs -p) 2>/dev/null; [[ -n "${KEEP:-}" ]] || rm -rf "$T"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-ok() { echo "ok: $*"; }
-
-# expect_error NAME PATTERN COMMAND...: COMMAND must exit non-zero and print PATTERN (grep -E).
-expect_error() {
-  local name=$1 pattern=$2
-  shift 2
-  local out
-  if out=$("$@" 2>&1); then
-    fail "$name: exit status 0, expected an error; output: $out"
-  elif ! grep -Eq "$pattern" <<<"$out"; then
-    fail "$name: error does not say /$pattern/; output: $out"
-  else
-    ok "$name -> $(grep -E "$pattern" <<<"$out" | head -1)"
-  fi
-}
+source "$(dirname "$0")/../testutil/check.sh"
 
 # start_server LOG FLAGS...: starts dgsr serve on free ports; sets SERVER, PORT, METRICS_PORT.
 start_server() {

@@ -8,8 +8,12 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "common/file_util.h"
 #include "model/recommender.h"
 #include "store/graph_store.h"
 #include "tests/testutil/synth_store.h"
@@ -338,6 +342,41 @@ TEST(TrainerTest, ExportedVersionReloadsWithIdenticalScores) {
       EXPECT_EQ((*ra)[r][k].item, (*rb)[r][k].item);
       EXPECT_EQ((*ra)[r][k].score, (*rb)[r][k].score) << "user " << r << " rank " << k;
     }
+  }
+}
+
+TEST(ExportTest, ConcurrentExportersNeverShareOrOverwriteAVersion) {
+  // Two exporters (threads here; the flock serializes processes the same way) publish 6 versions
+  // each into one directory at once: 12 distinct complete versions, each holding its own writer's
+  // file and the metadata version that matches its directory name.
+  dgsr::testing::TempDir dir;
+  const std::string models = dir.Sub("models");
+  std::vector<std::thread> exporters;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 2; ++t) {
+    exporters.emplace_back([&, t] {
+      for (int n = 0; n < 6; ++n) {
+        JsonObject meta;
+        meta.Set("writer", t).Set("n", n);
+        auto published = ExportArtifact(models, meta, [&](const std::string& path, const JsonObject& m) {
+          return WriteFileAtomic(path, absl::StrCat("writer ", t, " export ", n, " version ", *m.GetNumber("version")));
+        });
+        if (!published.ok()) ++failures;
+      }
+    });
+  }
+  for (auto& e : exporters) e.join();
+  EXPECT_EQ(failures, 0);
+  std::vector<int64_t> versions = model::ListVersions(models);
+  ASSERT_EQ(versions.size(), 12u);
+  for (int64_t v = 1; v <= 12; ++v) {
+    EXPECT_EQ(versions[v - 1], v);
+    auto contents = ReadFile(absl::StrCat(models, "/", v, "/model.pt"));
+    ASSERT_TRUE(contents.ok());
+    EXPECT_TRUE(absl::EndsWith(*contents, absl::StrCat(" version ", v))) << *contents;
+    auto meta = ReadFile(absl::StrCat(models, "/", v, "/metadata.json"));
+    ASSERT_TRUE(meta.ok());
+    EXPECT_EQ(JsonObject::Parse(*meta)->GetNumber("version"), v);
   }
 }
 

@@ -20,6 +20,7 @@
 // Prints a human table, then one JSON object as the last line.
 #include <torch/cuda.h>
 #include <torch/torch.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -66,6 +67,7 @@ struct Options {
   std::string device = "all";
   bool require_cuda = false;  // exit 1 when CUDA is unavailable
   std::string gpu_name;
+  bool jit_optimize = false;  // turn TorchScript's optimising graph executor back on (inference only)
 };
 
 [[noreturn]] void Die(const std::string& message) {
@@ -93,6 +95,7 @@ Options ParseArgs(int argc, char** argv) {
       else if (key == "device") o.device = value;
       else if (key == "gpu_name") o.gpu_name = value;
       else if (key == "require_cuda") o.require_cuda = value == "1" || value == "true";
+      else if (key == "jit_optimize") o.jit_optimize = value == "1" || value == "true";
       else if (key == "batches") {
         o.batches.clear();
         size_t start = 0;
@@ -310,6 +313,8 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const Options o = ParseArgs(argc, argv);
   model::ConfigureTorchRuntime(o.threads);
+  if (o.jit_optimize) torch::jit::setGraphExecutorOptimize(true);
+  std::printf("graph executor optimisation: %s\n", o.jit_optimize ? "on" : "off (as ConfigureTorchRuntime sets it)");
   torch::NoGradGuard no_grad;
 
   const bool cuda_available = torch::cuda::is_available();
