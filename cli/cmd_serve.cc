@@ -43,7 +43,10 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM server certificate chain (enables TLS)
 ABSL_FLAG(std::string, tls_key, "", "PEM server private key");
 ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle: verify client certificates against it");
 ABSL_FLAG(bool, tls_require_client_cert, false, "refuse clients without a verified certificate");
-ABSL_FLAG(bool, restrict_writes, false, "Ingest/IngestStream only from clients with a verified certificate");
+ABSL_FLAG(bool, restrict_writes, false,
+          "Ingest, IngestStream and the AdminService only for clients with a verified certificate");
+ABSL_FLAG(std::string, snapshots_dir, "", "where AdminService.CreateSnapshot writes (empty: <store>.snapshots)");
+ABSL_FLAG(int, snapshot_keep, 3, "snapshots kept in --snapshots_dir (the oldest beyond are deleted)");
 
 namespace dgsr::cli {
 namespace {
@@ -99,6 +102,9 @@ absl::StatusOr<server::ServerOptions> OptionsFromFlags() {
   o.limits.max_k = absl::GetFlag(FLAGS_max_k);
   o.popularity.window = absl::GetFlag(FLAGS_popularity_window_s);
   o.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_timeout_s));
+  o.snapshots.dir = absl::GetFlag(FLAGS_snapshots_dir);
+  o.snapshots.keep = absl::GetFlag(FLAGS_snapshot_keep);
+  if (o.snapshots.keep < 1) return absl::InvalidArgumentError("--snapshot_keep must be >= 1");
   o.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key), absl::GetFlag(FLAGS_tls_client_ca),
            absl::GetFlag(FLAGS_tls_require_client_cert), absl::GetFlag(FLAGS_restrict_writes)};
   return o;

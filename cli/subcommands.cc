@@ -12,6 +12,7 @@ int RunServe(const std::vector<std::string>& args);  // cmd_serve.cc
 int RunRecommend(const std::vector<std::string>& args);  // cmd_recommend.cc
 int RunIngest(const std::vector<std::string>& args);  // cmd_ingest.cc
 int RunHealth(const std::vector<std::string>& args);  // cmd_health.cc
+int RunSnapshot(const std::vector<std::string>& args);  // cmd_snapshot.cc
 int RunBench(const std::vector<std::string>& args);  // cmd_bench.cc
 
 const std::vector<Subcommand>& AllSubcommands() {
@@ -68,6 +69,12 @@ const std::vector<Subcommand>& AllSubcommands() {
        "dgsr health --server=HOST:PORT [--wait_s=30] [--service=dgsr.v1.RecommendationService]\n"
        "Calls grpc.health.v1.Health/Check; with --wait_s it keeps asking until SERVING or the time is up.",
        {"cli/cmd_health.cc", "cli/client_flags.cc"}, RunHealth},
+      {"snapshot", "ask a running server for a consistent snapshot of its store (for training)",
+       "dgsr snapshot --server=HOST:PORT [--path_only]\n"
+       "The server writes a RocksDB checkpoint of its store into its --snapshots_dir (default\n"
+       "<store>.snapshots/<unix micros>), keeps the newest --snapshot_keep, and answers with the path;\n"
+       "`dgsr train --snapshot=PATH` trains on it while the server keeps serving.",
+       {"cli/cmd_snapshot.cc", "cli/client_flags.cc"}, RunSnapshot},
       {"bench", "benchmarks: store | sampler | model | train | serve",
        "dgsr bench <part> [flags]: runs one benchmark program; its last output line is one JSON\n"
        "object.\n"

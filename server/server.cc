@@ -15,6 +15,7 @@
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "dgsr/v1/admin_service.grpc.pb.h"
 #include "dgsr/v1/recommendation_service.grpc.pb.h"
 #include "server/metrics.h"
 
@@ -35,6 +36,16 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// With --restrict_writes, writes and admin calls need a verified client certificate.
+absl::Status CheckAuthenticated(const TlsOptions& tls, grpc::ServerContext* ctx) {
+  if (!tls.restrict_writes) return absl::OkStatus();
+  auto auth = ctx->auth_context();
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) {
+    return absl::UnauthenticatedError("writes need a verified client certificate on this server");
+  }
+  return absl::OkStatus();
+}
+
 v1::Durability DurabilityOf(store::Durability d) {
   return d == store::Durability::kSync ? v1::DURABILITY_SYNC : v1::DURABILITY_GROUP_COMMIT;
 }
@@ -49,7 +60,9 @@ struct Server::State {
   std::unique_ptr<ModelManager> models;
   std::unique_ptr<Batcher> batcher;
   std::unique_ptr<PopularityFallback> popularity;
+  std::unique_ptr<Snapshots> snapshots;
   std::unique_ptr<v1::RecommendationService::Service> service;
+  std::unique_ptr<v1::AdminService::Service> admin;
   std::unique_ptr<grpc::Server> grpc_server;
   int port = 0;
   int metrics_port = 0;
@@ -181,14 +194,7 @@ class RecommendationServiceImpl final : public v1::RecommendationService::Servic
                : 0;
   }
 
-  absl::Status CheckWriter(grpc::ServerContext* ctx) const {
-    if (!s_.options.tls.restrict_writes) return absl::OkStatus();
-    auto auth = ctx->auth_context();
-    if (auth == nullptr || !auth->IsPeerAuthenticated()) {
-      return absl::UnauthenticatedError("writes need a verified client certificate on this server");
-    }
-    return absl::OkStatus();
-  }
+  absl::Status CheckWriter(grpc::ServerContext* ctx) const { return CheckAuthenticated(s_.options.tls, ctx); }
 
   absl::Status IngestEvents(const google::protobuf::RepeatedPtrField<v1::Event>& events,
                             store::IngestResult* result) {
@@ -301,6 +307,36 @@ class RecommendationServiceImpl final : public v1::RecommendationService::Servic
   Server::State& s_;
 };
 
+// The operator's RPCs.
+class AdminServiceImpl final : public v1::AdminService::Service {
+ public:
+  explicit AdminServiceImpl(Server::State* state) : s_(*state) {}
+
+  grpc::Status CreateSnapshot(grpc::ServerContext* ctx, const v1::CreateSnapshotRequest*,
+                              v1::CreateSnapshotResponse* response) override {
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status status = CheckAuthenticated(s_.options.tls, ctx);
+    if (status.ok()) {
+      absl::StatusOr<SnapshotTaken> taken = s_.snapshots->Take();
+      status = taken.status();
+      if (taken.ok()) {
+        response->set_path(taken->path);
+        response->set_snapshot_id(taken->snapshot_id);
+        response->set_events(taken->contents.num_events);
+        response->set_users(taken->contents.num_users);
+        response->set_items(taken->contents.num_items);
+        response->set_max_time_unix_s(taken->contents.max_time);
+        for (const std::string& removed : taken->removed) response->add_removed_paths(removed);
+      }
+    }
+    s_.metrics->RecordRequest("CreateSnapshot", CodeName(status), SecondsSince(start));
+    return ToGrpc(status);
+  }
+
+ private:
+  Server::State& s_;
+};
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const TlsOptions& tls) {
   if (tls.cert_file.empty() && tls.key_file.empty()) {
     if (!tls.client_ca_file.empty() || tls.require_client_cert || tls.restrict_writes) {
@@ -377,13 +413,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s.batcher = std::make_unique<Batcher>(s.options.batching, &s.store->graph(),
                                         [&s](int n, const model::RecommendTimings& t) { s.metrics->RecordBatch(n, t); });
   s.popularity = std::make_unique<PopularityFallback>(&s.store->graph(), s.options.popularity);
+  if (s.options.snapshots.dir.empty()) s.options.snapshots.dir = s.options.store.path + ".snapshots";
+  s.snapshots = std::make_unique<Snapshots>(s.store.get(), s.options.snapshots);
   s.service = std::make_unique<RecommendationServiceImpl>(&s);
+  s.admin = std::make_unique<AdminServiceImpl>(&s);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(s.options.listen, credentials, &s.port);
   builder.RegisterService(s.service.get());
+  builder.RegisterService(s.admin.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(s.options.limits.max_message_bytes * 4, INT32_MAX)));
   grpc::ResourceQuota quota("dgsr");
   quota.SetMaxThreads(s.options.max_rpc_threads);

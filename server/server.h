@@ -1,6 +1,7 @@
 // Server: the DGSR recommendation service process — the store, the model manager, the batcher,
-// the popularity fallback, metrics and the gRPC server (dgsr.v1.RecommendationService,
-// grpc.health.v1.Health, server reflection) — with its start-up and shutdown order.
+// the popularity fallback, snapshots, metrics and the gRPC server (dgsr.v1.RecommendationService,
+// dgsr.v1.AdminService, grpc.health.v1.Health, server reflection) — with its start-up and
+// shutdown order.
 //
 //   ServerOptions options;
 //   options.store.path = "/var/lib/dgsr/store";
@@ -29,6 +30,7 @@
 #include "server/model_manager.h"
 #include "server/popularity.h"
 #include "server/request_validation.h"
+#include "server/snapshots.h"
 #include "store/graph_store.h"
 
 namespace dgsr::server {
@@ -38,8 +40,8 @@ struct TlsOptions {
   std::string key_file;        // PEM private key
   std::string client_ca_file;  // PEM CA bundle to verify client certificates; empty = none asked
   bool require_client_cert = false;  // refuse connections without a verified client certificate
-  // Ingest and IngestStream answer UNAUTHENTICATED unless the caller presented a verified client
-  // certificate (needs client_ca_file).
+  // Ingest, IngestStream and the AdminService answer UNAUTHENTICATED unless the caller presented
+  // a verified client certificate (needs client_ca_file).
   bool restrict_writes = false;
 };
 
@@ -52,6 +54,8 @@ struct ServerOptions {
   PopularityOptions popularity;
   RequestLimits limits;  // max_message_bytes x 4 is also the gRPC transport's receive limit
   TlsOptions tls;
+  // AdminService.CreateSnapshot writes into snapshots.dir (empty: "<store path>.snapshots").
+  SnapshotOptions snapshots;
   absl::Duration drain_timeout = absl::Seconds(30);
   // RPC threads: gRPC's synchronous server grows its pool on demand up to this many threads
   // (a resource quota); calls beyond wait in gRPC's queue.

@@ -418,9 +418,10 @@ absl::StatusOr<std::vector<Interaction>> GraphStore::AllInteractions() const {
   return log;
 }
 
-absl::Status GraphStore::CreateSnapshot(const std::string& dir) {
+absl::Status GraphStore::CreateSnapshot(const std::string& dir, StoreInfo* contents) {
   if (read_only_) return absl::FailedPreconditionError("CreateSnapshot on a read-only store");
-  absl::MutexLock lock(&ingest_mu_);
+  absl::MutexLock lock(&ingest_mu_);  // no Ingest runs until the checkpoint is taken
+  if (contents != nullptr) *contents = info();
   rocksdb::WriteOptions wo;
   wo.sync = true;
   RETURN_IF_ERROR(FromRocks(db_->Put(wo, kMetaLastSnapshotId, RandomId()), "write snapshot id"));

@@ -97,6 +97,20 @@ grep -q "model version rejected.*version=2" "$T/serve.log" && ok "corrupt versio
 out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1 --k=3 2>&1)
 grep -q "model default v1" <<<"$out" && ok "version 1 keeps serving" || fail "after a corrupt version: $out"
 
+# The retraining loop by hand: a snapshot of the live store, a trainer on it while the server keeps
+# serving, and the server swapping to the exported version.
+snap=$("$DGSR" snapshot --server="127.0.0.1:$PORT" --path_only 2>&1) || fail "snapshot: $snap"
+[[ -d "$snap" ]] && ok "snapshot at $snap" || fail "no snapshot directory: $snap"
+"$DGSR" train --snapshot="$snap" --model_dir="$T/models" --run_dir="$T/run3" --dim=16 --epochs=1 \
+  --max_train_samples=500 --max_eval_samples=100 --torch_threads=1 >"$T/train3.log" 2>&1 &&
+  ok "trained on the snapshot while the server runs" || fail "train on the snapshot: $(tail -3 "$T/train3.log")"
+for _ in $(seq 1 100); do
+  out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1 --k=3 2>&1)
+  grep -q "model default v3" <<<"$out" && break
+  sleep 0.1
+done
+grep -q "model default v3" <<<"$out" && ok "the server swapped to the new version 3" || fail "no swap to v3: $out"
+
 # Metrics over HTTP.
 metrics=$(http_get "$METRICS_PORT" /metrics)
 for series in dgsr_requests_total dgsr_request_duration_seconds_bucket dgsr_stage_duration_seconds_bucket \
@@ -134,10 +148,11 @@ out=$("$DGSR" recommend --store="$T/store" --artifact="$T/models/1/model.pt" --u
 grep -q "user stranger  recent: $top" <<<"$out" && ok "after shutdown the store holds the ingested events" ||
   fail "in-process after shutdown: $out"
 
-# Restarting with the broken version 2 still present: it is rejected, version 1 serves.
+# Restarting with a broken newest version: it is rejected, the next older one serves.
+mkdir -p "$T/models/.tmp-4" && echo "garbage" >"$T/models/.tmp-4/model.pt" && mv "$T/models/.tmp-4" "$T/models/4"
 start_server "$T/restart.log" --store="$T/store" --model_dir="$T/models" || exit 1
 out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1 --k=3 2>&1)
-grep -q "model default v1" <<<"$out" && ok "restart with a broken newest version: version 1 serves" || fail "restart: $out"
+grep -q "model default v3" <<<"$out" && ok "restart with a broken newest version 4: version 3 serves" || fail "restart: $out"
 kill -TERM $SERVER
 wait $SERVER || fail "restarted server: exit $?"
 
@@ -164,6 +179,8 @@ if command -v openssl >/dev/null; then
   grep -q "accepted 1" <<<"$out" && ok "TLS: ingest with a verified client certificate" || fail "TLS ingest: $out"
   expect_error "plaintext client against a TLS server" "UNAVAILABLE" \
     "$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1 --timeout_s=3
+  expect_error "TLS: admin calls need a client certificate" "UNAUTHENTICATED" \
+    "$DGSR" snapshot --server="127.0.0.1:$PORT" --tls_ca="$T/ca.pem"
   kill -TERM $SERVER
   wait $SERVER || fail "TLS server: exit $?"
 else

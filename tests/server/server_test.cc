@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "dgsr/v1/admin_service.grpc.pb.h"
 #include "dgsr/v1/recommendation_service.grpc.pb.h"
 #include "model/dgsr_network.h"
 #include "model/sasrec_network.h"
@@ -673,6 +674,33 @@ TEST_F(ServerTest, ShutdownDrainsInFlightCallsAndKeepsAcknowledgedEvents) {
   auto store = store::GraphStore::Open(reopen);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_TRUE((*store)->UserId("drain-user").has_value());
+}
+
+TEST_F(ServerTest, SnapshotsHoldEveryAcknowledgedEventAndAreKeptToTheRetention) {
+  options_.snapshots.keep = 2;
+  StartServer();
+  auto admin = v1::AdminService::NewStub(channel_);
+  std::vector<std::string> paths;
+  for (int n = 0; n < 3; ++n) {
+    ASSERT_TRUE(Ingest({{absl::StrCat("snap-user-", n), *server_->store().ExternalItemId(n), info_.max_time + n}}).ok());
+    v1::CreateSnapshotResponse taken;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->CreateSnapshot(&ctx, v1::CreateSnapshotRequest(), &taken).ok());
+    EXPECT_EQ(taken.events(), info_.num_events + n + 1);
+    EXPECT_EQ(taken.max_time_unix_s(), info_.max_time + n);
+    EXPECT_EQ(taken.path().rfind(dir_.Sub("store.snapshots/"), 0), 0u) << taken.path();
+    EXPECT_EQ(taken.removed_paths_size(), n < 2 ? 0 : 1);
+    // The snapshot opens read-only while the server runs, and holds exactly what was acknowledged.
+    auto copy = store::GraphStore::OpenReadOnly(taken.path());
+    ASSERT_TRUE(copy.ok()) << copy.status();
+    EXPECT_EQ((*copy)->info().num_events, taken.events());
+    EXPECT_EQ((*copy)->info().store_id, info_.store_id);
+    EXPECT_EQ((*copy)->info().snapshot_id, taken.snapshot_id());
+    EXPECT_TRUE((*copy)->UserId(absl::StrCat("snap-user-", n)).has_value());
+    paths.push_back(taken.path());
+  }
+  EXPECT_FALSE(std::filesystem::exists(paths[0])) << "the oldest snapshot beyond keep = 2 is deleted";
+  EXPECT_TRUE(std::filesystem::exists(paths[1]) && std::filesystem::exists(paths[2]));
 }
 
 TEST_F(ServerTest, StartFailsClearlyWithoutAModelAndOnABusyStore) {
