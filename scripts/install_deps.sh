@@ -2,7 +2,24 @@
 # Installs every build and run-time dependency of dgsr from Debian 12 packages.
 # Idempotent: safe to run again; it only installs what is missing and re-selects BLIS.
 # Run as root (or it re-runs itself with sudo).
+#   install_deps.sh                            everything to build, test and run
+#   install_deps.sh --runtime                  only what the built `dgsr` binary needs to run (the
+#                                              container runtime image; no compilers, no buf)
+#   install_deps.sh --print-runtime-packages   print that runtime list and exit (for tests)
 set -euo pipefail
+
+# The packages whose libraries the dgsr binary links (apt adds their own dependencies), and the
+# fast BLAS that libtorch must find at run time.
+RUNTIME_PACKAGES=(
+  libtorch1.13 libgrpc++1.51 libgrpc29 libprotobuf32 librocksdb7.8 libabsl20220623
+  libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libstdc++6 libblis4-openmp
+)
+MODE=${1:-all}
+case "$MODE" in
+  all|--runtime) ;;
+  --print-runtime-packages) echo "${RUNTIME_PACKAGES[@]}"; exit 0 ;;
+  *) echo "usage: install_deps.sh [--runtime|--print-runtime-packages]" >&2; exit 2 ;;
+esac
 
 if [ "$(id -u)" != 0 ]; then
   if command -v sudo >/dev/null; then exec sudo -E "$0" "$@"; fi
@@ -18,6 +35,7 @@ PACKAGES=(
   # A fast BLAS: Debian's reference BLAS makes libtorch ~30x slower (docs/PLATFORM notes).
   libblis4-openmp
 )
+if [ "$MODE" = --runtime ]; then PACKAGES=("${RUNTIME_PACKAGES[@]}"); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -39,6 +57,8 @@ for lib in libblas.so.3 liblapack.so.3; do
   if [ -n "$cand" ]; then update-alternatives --quiet --set "${lib}-${arch}" "$cand"; fi
 done
 echo "[install] BLAS: $(readlink -f /usr/lib/${arch}/libblas.so.3)"
+
+if [ "$MODE" = --runtime ]; then exit 0; fi
 
 # buf (proto lint, and `buf curl`, a generic gRPC client that uses the server's reflection) is not
 # in Debian; install it from npm into /opt/dgsr-tools where npm exists. Optional: the proto lint
