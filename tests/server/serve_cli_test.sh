@@ -97,19 +97,43 @@ grep -q "model version rejected.*version=2" "$T/serve.log" && ok "corrupt versio
 out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1 --k=3 2>&1)
 grep -q "model default v1" <<<"$out" && ok "version 1 keeps serving" || fail "after a corrupt version: $out"
 
-# The retraining loop by hand: a snapshot of the live store, a trainer on it while the server keeps
-# serving, and the server swapping to the exported version.
+# The retraining loop by hand, under load: a client calls Recommend throughout; a snapshot of the
+# live store is taken, a trainer runs on it while the server keeps serving, the server swaps to the
+# exported version, and not one call fails.
+before=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1,stranger --k=5 2>&1)
+(
+  while [[ ! -f "$T/stop-client" ]]; do
+    if "$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1,u2,stranger --k=5 >>"$T/client.log" 2>&1; then
+      echo ok >>"$T/client.calls"
+    else
+      echo failed >>"$T/client.calls"
+    fi
+  done
+) &
+CLIENT=$!
 snap=$("$DGSR" snapshot --server="127.0.0.1:$PORT" --path_only 2>&1) || fail "snapshot: $snap"
 [[ -d "$snap" ]] && ok "snapshot at $snap" || fail "no snapshot directory: $snap"
 "$DGSR" train --snapshot="$snap" --model_dir="$T/models" --run_dir="$T/run3" --dim=16 --epochs=1 \
   --max_train_samples=500 --max_eval_samples=100 --torch_threads=1 >"$T/train3.log" 2>&1 &&
   ok "trained on the snapshot while the server runs" || fail "train on the snapshot: $(tail -3 "$T/train3.log")"
 for _ in $(seq 1 100); do
-  out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1 --k=3 2>&1)
+  out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1,stranger --k=5 2>&1)
   grep -q "model default v3" <<<"$out" && break
   sleep 0.1
 done
 grep -q "model default v3" <<<"$out" && ok "the server swapped to the new version 3" || fail "no swap to v3: $out"
+sleep 1  # a few more calls on the new version
+touch "$T/stop-client"
+wait $CLIENT
+calls=$(grep -c . "$T/client.calls" 2>/dev/null || echo 0)
+failed=$(grep -c failed "$T/client.calls" 2>/dev/null || true)
+[[ $calls -ge 3 && ${failed:-0} -eq 0 ]] && ok "a client ran $calls RecommendBatch calls through snapshot, training and swap: 0 failed" ||
+  fail "client during retraining: $calls calls, ${failed:-0} failed: $(grep -m3 -i error "$T/client.log")"
+grep -q "model default v1" "$T/client.log" && grep -q "model default v3" "$T/client.log" &&
+  ok "the client was answered by version 1, then version 3" || fail "client versions: $(grep -o 'v[0-9]' "$T/client.log" | sort | uniq -c)"
+lists() { sed -n 's/^  recommended: //p' <<<"$1"; }
+[[ "$(lists "$before")" != "$(lists "$out")" ]] && ok "the users' recommendations changed with the new version" ||
+  fail "recommendations unchanged after retraining: $out"
 
 # Metrics over HTTP.
 metrics=$(http_get "$METRICS_PORT" /metrics)
