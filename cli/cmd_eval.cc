@@ -7,6 +7,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "cli/artifact_eval.h"
 #include "cli/snapshot_source.h"
 #include "cli/common_flags.h"
 #include "cli/store_flags.h"
@@ -77,25 +78,9 @@ absl::Status Eval() {
   } else {
     ASSIGN_OR_RETURN(std::string path, ResolveModel(absl::GetFlag(FLAGS_artifact)));
     model::ConfigureTorchRuntime(absl::GetFlag(FLAGS_eval_threads));
-    ASSIGN_OR_RETURN(torch::Device device, model::ParseDevice(absl::GetFlag(FLAGS_device)));
     // A DGSR artifact or the SASRec+ baseline's (the file says which): both run in the same harness.
-    ASSIGN_OR_RETURN(model::NetworkKind kind, model::ArtifactNetwork(path));
-    if (kind == model::NetworkKind::kDgsr) {
-      ASSIGN_OR_RETURN(auto net, model::DgsrNetwork::Load(path, device));
-      if (net->config().num_users != split.num_users || net->config().num_items != split.num_items) {
-        DGSR_LOG(WARN) << "the snapshot's id spaces differ from the model's; ids created after training map to the zero embedding"
-                       << Kv("model_users", net->config().num_users) << Kv("snapshot_users", split.num_users)
-                       << Kv("model_items", net->config().num_items) << Kv("snapshot_items", split.num_items);
-      }
-      if (absl::GetFlag(FLAGS_cold_users)) net->set_own_user_embedding(false);
-      ASSIGN_OR_RETURN(result, trainer::Evaluate(*net, split, part, options));
-    } else {
-      ASSIGN_OR_RETURN(auto sasrec, model::SasRecNetwork::Load(path, device));
-      if (absl::GetFlag(FLAGS_cold_users)) {
-        DGSR_LOG(INFO) << "--cold_users changes nothing for SASRec+: it has no user embeddings";
-      }
-      ASSIGN_OR_RETURN(result, trainer::EvaluateSasRec(*sasrec, split, part, options));
-    }
+    ASSIGN_OR_RETURN(result, EvaluateArtifact(path, split, part, options, absl::GetFlag(FLAGS_device),
+                                              absl::GetFlag(FLAGS_cold_users)));
     name = path;
   }
   if (absl::GetFlag(FLAGS_json)) {

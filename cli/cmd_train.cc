@@ -5,16 +5,24 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "cli/artifact_eval.h"
 #include "cli/snapshot_source.h"
 #include "cli/common_flags.h"
 #include "cli/store_flags.h"
 #include "common/file_util.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "model/model_dir.h"
 #include "trainer/export.h"
 #include "trainer/trainer.h"
 
+ABSL_FLAG(bool, regression_gate, false,
+          "before exporting, evaluate the version now newest in --model_dir on this snapshot's validation samples; "
+          "export only if the new model's validation NDCG@10 (sampled) is not lower by more than --gate_tolerance, "
+          "else keep the current version, say why and exit 4");
+ABSL_FLAG(double, gate_tolerance, 0.005, "regression gate: the largest drop in validation NDCG@10 (absolute, 0-1) accepted");
 ABSL_FLAG(std::string, run_dir, "", "checkpoints and metrics.jsonl; an existing run resumes (with the model flags it was started with; others are refused)");
 ABSL_FLAG(std::string, preset, "inductive",
           "model preset: inductive (the paper's equations, dropout 0.2, the user read from its sub-graph; "
@@ -70,6 +78,11 @@ absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::Stor
 // `export_model` when --model_dir is set, and prints the summary. Shared with cmd_train_sasrec.cc.
 absl::Status PublishRun(JsonObject summary, const store::StoreInfo& info, const trainer::Split& split,
                         const std::function<absl::StatusOr<std::string>(const JsonObject&)>& export_model);
+// Exit status of a training subcommand: 0, kExitGateRefused when the regression gate kept the
+// serving version, else 1 (the error is printed).
+constexpr int kExitGateRefused = 4;
+constexpr char kGateRefusedPayload[] = "dgsr/regression_gate_refused";
+int TrainExitCode(const absl::Status& status, const char* command);
 JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResult& valid,
                             const trainer::EvalResult& test, const trainer::EvalOptions& eval);
 std::string TrainingSpeedNote(double samples_per_s, double train_seconds);
@@ -158,14 +171,50 @@ absl::Status PublishRun(JsonObject summary, const store::StoreInfo& info, const 
   summary.Set("snapshot_id", info.snapshot_id).Set("store_id", info.store_id);
   summary.Set("snapshot_events", info.num_events).Set("snapshot_max_time", info.max_time);
   summary.Set("num_users", split.num_users).Set("num_items", split.num_items);
+  const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
+  absl::Status gate = absl::OkStatus();
+  if (absl::GetFlag(FLAGS_regression_gate) && !model_dir.empty()) {
+    if (auto serving_dir = model::LatestVersionDir(model_dir); serving_dir.ok()) {
+      // The same samples and negatives (eval seed) as the new model's validation figure.
+      trainer::EvalOptions options;
+      options.seed = absl::GetFlag(FLAGS_eval_seed);
+      options.max_samples = absl::GetFlag(FLAGS_max_eval_samples);
+      options.full_ranking = false;
+      ASSIGN_OR_RETURN(trainer::EvalResult serving,
+                       EvaluateArtifact(*serving_dir + "/model.pt", split, trainer::SplitPart::kValid, options,
+                                        absl::GetFlag(FLAGS_device)));
+      const double before = serving.sampled.Ndcg(10);
+      const double after = summary.GetNumber("valid_ndcg@10").value_or(0);
+      const double tolerance = absl::GetFlag(FLAGS_gate_tolerance);
+      summary.Set("gate_serving_version", *serving_dir).Set("gate_serving_valid_ndcg@10", before);
+      summary.Set("gate_tolerance", tolerance);
+      const bool pass = after >= before - tolerance;
+      summary.Set("gate", pass ? "passed" : "refused");
+      std::printf("regression gate: validation NDCG@10 %.4f (new) vs %.4f (%s, on this snapshot), tolerance %.4f: %s\n",
+                  after, before, serving_dir->c_str(), tolerance, pass ? "passed, exporting" : "REFUSED, not exported");
+      if (!pass) {
+        gate = absl::FailedPreconditionError(absl::StrCat(
+            "regression gate: the new model's validation NDCG@10 ", after, " is below the serving version's ", before,
+            " by more than ", tolerance, "; kept ", *serving_dir));
+        gate.SetPayload(kGateRefusedPayload, absl::Cord("1"));
+      }
+    }
+  }
   const std::string run_dir = absl::GetFlag(FLAGS_run_dir);
   if (!run_dir.empty()) RETURN_IF_ERROR(WriteFileAtomic(run_dir + "/summary.json", summary.Dump() + "\n"));
-  if (!absl::GetFlag(FLAGS_model_dir).empty()) {
+  if (!model_dir.empty() && gate.ok()) {
     ASSIGN_OR_RETURN(std::string dir, export_model(summary));
     std::printf("exported %s\n", dir.c_str());
   }
   std::printf("%s\n", summary.Dump().c_str());
-  return absl::OkStatus();
+  return gate;
+}
+
+int TrainExitCode(const absl::Status& status, const char* command) {
+  if (status.ok()) return 0;
+  std::fprintf(stderr, "%s: %s: %s\n", command, absl::StatusCodeToString(status.code()).c_str(),
+               std::string(status.message()).c_str());
+  return status.GetPayload(kGateRefusedPayload).has_value() ? kExitGateRefused : 1;
 }
 
 JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResult& valid,
@@ -187,12 +236,7 @@ int RunTrain(const std::vector<std::string>& args) {
     std::fprintf(stderr, "dgsr train: unexpected argument '%s'\n", args[0].c_str());
     return 2;
   }
-  absl::Status s = Train();
-  if (!s.ok()) {
-    std::fprintf(stderr, "dgsr train: %s\n", s.ToString().c_str());
-    return 1;
-  }
-  return 0;
+  return TrainExitCode(Train(), "dgsr train");
 }
 
 // What this process trained: a resumed run that was already complete trains nothing.

@@ -35,7 +35,9 @@ const std::vector<Subcommand>& AllSubcommands() {
        "Trains DGSR (--preset: inductive, the default; paper; authors) on a snapshot of --store (or on\n"
        "--snapshot), chooses the checkpoint on validation, reports test metrics once (100 sampled\n"
        "negatives for the right user, ties against the target; and full ranking), and exports a new\n"
-       "version into --model_dir.",
+       "version into --model_dir. With --regression_gate it first measures the version now newest in\n"
+       "--model_dir on the same validation samples and exports only if the new model is not worse by\n"
+       "more than --gate_tolerance; otherwise it keeps that version, prints both figures and exits 4.",
        {"cli/cmd_train.cc", "cli/store_flags.cc", "cli/common_flags.cc"}, RunTrain},
       {"eval", "evaluate a model (sampled and full-ranking metrics)",
        "Evaluates --artifact (a model.pt or a versioned model directory) or --baseline=popularity on the\n"

@@ -113,6 +113,24 @@ else
 fi
 [[ -f "$T/killed/models/1/model.pt" ]] || fail "the resumed run exported no model version"
 
+# --- 3. the regression gate ---------------------------------------------------------------------
+# A barely trained model against the trained version 1 in the same model directory: refused (exit 4,
+# nothing exported, both figures printed); with a tolerance of 1 it passes and exports version 2.
+weak=(--store="$T/syn" --model_dir="$T/killed/models" --dim=16 --epochs=1 --max_train_samples=10 --lr=0.00001
+      --max_eval_samples=200 --torch_threads=1 --regression_gate)
+out=$("$DGSR" train "${weak[@]}" --run_dir="$T/gate1" 2>&1)
+rc=$?
+if [[ $rc -eq 4 ]] && grep -q "regression gate: .*REFUSED, not exported" <<<"$out" && [[ ! -d "$T/killed/models/2" ]]; then
+  echo "ok: regression gate refused a worse model: $(grep -o 'regression gate: validation.*' <<<"$out")"
+else
+  fail "regression gate should refuse (exit 4, no version 2): exit $rc; $(grep -i gate <<<"$out" | head -3)"
+fi
+grep -q '"gate":"refused"' "$T/gate1/summary.json" || fail "summary.json does not record the refusal"
+out=$("$DGSR" train "${weak[@]}" --run_dir="$T/gate2" --gate_tolerance=1 2>&1)
+rc=$?
+[[ $rc -eq 0 && -f "$T/killed/models/2/model.pt" ]] && echo "ok: with tolerance 1 the gate passes and version 2 is exported" ||
+  fail "gate with tolerance 1: exit $rc; $(grep -i gate <<<"$out" | head -3)"
+
 if [[ $failures -ne 0 ]]; then
   echo "$failures check(s) failed"
   exit 1

@@ -47,6 +47,8 @@ cron=$(awk '/^kind: CronJob$/,/^---$/' <<<"$cpu")
 has "$cron" "concurrencyPolicy: Forbid" "retraining never overlaps"
 has "$cron" "dgsr snapshot --server=dgsr-server:50051" "retrains from a live snapshot"
 has "$cron" "runAsNonRoot: true" "retraining runs as non-root"
+has "$cron" "--regression_gate" "retraining exports only past the regression gate"
+has "$cron" "- 4$" "a gate refusal (exit 4) is not retried"
 has "$cpu" "appProtocol: grpc" "the Service says gRPC"
 has "$cpu" "job_name: dgsr-server" "Prometheus scrape job"
 # The GPU overlay.
