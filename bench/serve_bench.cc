@@ -31,7 +31,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -45,6 +44,7 @@
 #include "absl/time/clock.h"
 #include "bench/dataset.h"
 #include "common/json.h"
+#include "common/process_stats.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "dgsr/v1/recommendation_service.grpc.pb.h"
@@ -95,15 +95,10 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-// CPU seconds (user + system) of a process, from /proc.
+// CPU seconds (user + system) of a process.
 double ProcessCpuSeconds(pid_t pid) {
-  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::vector<std::string> fields = absl::StrSplit(stat.substr(paren + 2), ' ');
-  if (fields.size() < 13) return 0;
-  return (std::stod(fields[11]) + std::stod(fields[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  const auto stats = ReadProcessStats(pid);
+  return stats ? stats->cpu_seconds : 0;
 }
 
 double SelfCpuSeconds() {

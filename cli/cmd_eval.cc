@@ -13,10 +13,7 @@
 #include "cli/store_flags.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
-#include "model/sasrec_network.h"
 #include "model/model_dir.h"
-#include "model/scoring_model.h"
-#include "trainer/sasrec_trainer.h"
 #include "trainer/trainer.h"
 
 ABSL_FLAG(std::string, artifact, "", "model artifact (model.pt; DGSR or SASRec+) or versioned model directory (its latest version); empty with --baseline=popularity");

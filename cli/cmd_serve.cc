@@ -9,13 +9,12 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/reflection.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "cli/common_flags.h"
 #include "cli/store_flags.h"
+#include "cli/subcommand.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "model/dgsr_network.h"
@@ -114,15 +113,7 @@ absl::StatusOr<server::ServerOptions> OptionsFromFlags() {
 void LogEffectiveConfig() {
   internal::LogRecord record(LogLevel::kInfo, __FILE__, __LINE__);
   record << "effective config";
-  std::vector<std::pair<std::string, std::string>> flags;
-  for (const auto& [name, flag] : absl::GetAllFlags()) {
-    if (absl::EndsWith(flag->Filename(), "cli/cmd_serve.cc") || absl::EndsWith(flag->Filename(), "cli/store_flags.cc") ||
-        absl::EndsWith(flag->Filename(), "cli/common_flags.cc")) {
-      flags.emplace_back(std::string(name), flag->CurrentValue());
-    }
-  }
-  std::sort(flags.begin(), flags.end());
-  for (const auto& [name, value] : flags) record << Kv(name, value);
+  for (const absl::CommandLineFlag* flag : FlagsOf("serve")) record << Kv(std::string_view(flag->Name().data(), flag->Name().size()), flag->CurrentValue());
 }
 
 absl::Status Serve() {

@@ -9,9 +9,7 @@
 #include <vector>
 
 #include "absl/flags/parse.h"
-#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/subcommand.h"
 
@@ -28,22 +26,6 @@ void PrintTopLevelHelp() {
   std::printf(
       "\nRun `dgsr <subcommand> --help` for its flags. Every flag may also be set in the\n"
       "environment as DGSR_<FLAG_NAME> (command line wins) or read from --flagfile=FILE.\n");
-}
-
-bool BelongsTo(const absl::CommandLineFlag& flag, const Subcommand& cmd) {
-  return std::any_of(cmd.flag_files.begin(), cmd.flag_files.end(), [&](std::string_view f) {
-    return absl::EndsWith(flag.Filename(), absl::string_view(f.data(), f.size()));
-  });
-}
-
-std::vector<absl::CommandLineFlag*> FlagsOf(const Subcommand& cmd) {
-  std::vector<absl::CommandLineFlag*> flags;
-  for (const auto& [name, flag] : absl::GetAllFlags()) {
-    if (BelongsTo(*flag, cmd)) flags.push_back(flag);
-  }
-  std::sort(flags.begin(), flags.end(),
-            [](auto* a, auto* b) { return a->Name() < b->Name(); });
-  return flags;
 }
 
 std::string EnvName(absl::string_view flag) {

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/flags/commandlineflag.h"
+
 namespace dgsr::cli {
 
 struct Subcommand {
@@ -25,6 +27,11 @@ struct Subcommand {
 
 // All subcommands, in the order `dgsr --help` lists them.
 const std::vector<Subcommand>& AllSubcommands();
+
+// The flags a subcommand reads (those defined in its flag_files), sorted by name.
+std::vector<absl::CommandLineFlag*> FlagsOf(const Subcommand& cmd);
+// The same for the subcommand called `name` (empty if there is none).
+std::vector<absl::CommandLineFlag*> FlagsOf(std::string_view name);
 
 }  // namespace dgsr::cli
 

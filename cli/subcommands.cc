@@ -1,4 +1,8 @@
+#include <algorithm>
 #include <cstdio>
+
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
 
 #include "cli/subcommand.h"
 
@@ -89,6 +93,27 @@ const std::vector<Subcommand>& AllSubcommands() {
        {"cli/cmd_bench.cc", "bench/store_bench.cc", "bench/model_bench.cc", "bench/serve_bench.cc"}, RunBench},
   };
   return *commands;
+}
+
+std::vector<absl::CommandLineFlag*> FlagsOf(const Subcommand& cmd) {
+  auto belongs = [&cmd](const absl::CommandLineFlag& flag) {
+    return std::any_of(cmd.flag_files.begin(), cmd.flag_files.end(), [&](std::string_view f) {
+      return absl::EndsWith(flag.Filename(), absl::string_view(f.data(), f.size()));
+    });
+  };
+  std::vector<absl::CommandLineFlag*> flags;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (belongs(*flag)) flags.push_back(flag);
+  }
+  std::sort(flags.begin(), flags.end(), [](auto* a, auto* b) { return a->Name() < b->Name(); });
+  return flags;
+}
+
+std::vector<absl::CommandLineFlag*> FlagsOf(std::string_view name) {
+  for (const Subcommand& s : AllSubcommands()) {
+    if (s.name == name) return FlagsOf(s);
+  }
+  return {};
 }
 
 }  // namespace dgsr::cli

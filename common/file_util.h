@@ -28,6 +28,21 @@ namespace dgsr {
 // Creates a directory and its parents (like mkdir -p). OK if it already exists.
 [[nodiscard]] absl::Status MakeDirs(const std::string& dir);
 
+// An exclusive flock(2) on a lock file (created if missing), held until the object is destroyed
+// or the process dies; it excludes other processes and other FileLocks of this process alike.
+// Acquire with wait = false answers Unavailable at once when another holder has it.
+class FileLock {
+ public:
+  [[nodiscard]] static absl::StatusOr<FileLock> Acquire(const std::string& path, bool wait);
+  FileLock(FileLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  FileLock& operator=(FileLock&& other) noexcept;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 }  // namespace dgsr
 
 #endif  // DGSR_COMMON_FILE_UTIL_H_

@@ -112,7 +112,13 @@ absl::StatusOr<std::vector<std::vector<ScoredItem>>> Recommender::Recommend(
   start = std::chrono::steady_clock::now();
   const int64_t catalogue = model_->num_items();
   std::vector<std::vector<ScoredItem>> out(requests.size());
-  std::vector<uint8_t> masked(catalogue, 0);
+  // One mask over every id a list can contain: the catalogue, and candidates beyond it (items
+  // created after training, which can still be seen or denied).
+  size_t mask_size = static_cast<size_t>(catalogue);
+  for (const auto& r : requests) {
+    for (store::NodeId c : r.candidates) mask_size = std::max<size_t>(mask_size, static_cast<size_t>(c) + 1);
+  }
+  std::vector<uint8_t> masked(mask_size, 0);
   int64_t full_row = 0;
   for (size_t s = 0; s < requests.size(); ++s) {
     const RecommendRequest& r = requests[s];
@@ -125,20 +131,7 @@ absl::StatusOr<std::vector<std::vector<ScoredItem>>> Recommender::Recommend(
       out[s] = TopK(full_scores.data_ptr<float>() + full_row * catalogue, catalogue, {}, r.k, masked);
       ++full_row;
     } else {
-      // Candidates beyond the model's catalogue can still be masked (they are in `excluded` or seen).
-      std::vector<uint8_t> extra;
-      const bool needs_extra = std::any_of(r.candidates.begin(), r.candidates.end(),
-                                           [&](store::NodeId c) { return c >= masked.size(); });
-      const std::vector<uint8_t>* mask = &masked;
-      if (needs_extra) {
-        extra = masked;
-        store::NodeId top = *std::max_element(r.candidates.begin(), r.candidates.end());
-        extra.resize(static_cast<size_t>(top) + 1, 0);
-        for (store::NodeId i : seen[s]) if (i < extra.size()) extra[i] = 1;
-        for (store::NodeId i : r.excluded) if (i < extra.size()) extra[i] = 1;
-        mask = &extra;
-      }
-      out[s] = TopK(candidate_scores[s].data_ptr<float>(), 0, r.candidates, r.k, *mask);
+      out[s] = TopK(candidate_scores[s].data_ptr<float>(), 0, r.candidates, r.k, masked);
     }
     set_mask(0);
   }

@@ -6,11 +6,9 @@
 #include <prometheus/text_serializer.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "common/process_stats.h"
 
 namespace dgsr::server {
 namespace {
@@ -34,23 +32,10 @@ MetricFamily Gauge(const std::string& name, const std::string& help, double valu
   return f;
 }
 
-// process_* series from /proc/self (Linux).
+// process_* series (Linux /proc).
 void AppendProcessMetrics(std::vector<MetricFamily>* out) {
-  std::ifstream stat_file("/proc/self/stat");
-  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
-  const size_t paren = stat.rfind(')');
-  if (paren == std::string::npos) return;
-  std::vector<std::string> f = absl::StrSplit(stat.substr(paren + 2), ' ');
-  // Fields after the command, 0-based from field 3 (state): utime=11, stime=12, threads=17,
-  // starttime=19, vsize=20, rss=21 (pages).
-  if (f.size() < 22) return;
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
-  double boot_time = 0;
-  std::ifstream proc_stat("/proc/stat");
-  for (std::string line; std::getline(proc_stat, line);) {
-    if (line.rfind("btime ", 0) == 0) boot_time = std::stod(line.substr(6));
-  }
+  const std::optional<ProcessStats> s = ReadProcessStats();
+  if (!s) return;
   int fds = 0;
   if (DIR* d = opendir("/proc/self/fd")) {
     while (readdir(d) != nullptr) ++fds;
@@ -60,15 +45,15 @@ void AppendProcessMetrics(std::vector<MetricFamily>* out) {
   MetricFamily cpu{"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
                    MetricType::Counter, {}};
   ClientMetric c;
-  c.counter.value = (std::stod(f[11]) + std::stod(f[12])) / ticks;
+  c.counter.value = s->cpu_seconds;
   cpu.metric.push_back(c);
   out->push_back(cpu);
-  out->push_back(Gauge("process_resident_memory_bytes", "Resident memory size in bytes.", std::stod(f[21]) * page));
-  out->push_back(Gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", std::stod(f[20])));
+  out->push_back(Gauge("process_resident_memory_bytes", "Resident memory size in bytes.", s->resident_bytes));
+  out->push_back(Gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", s->virtual_bytes));
   out->push_back(Gauge("process_open_fds", "Number of open file descriptors.", fds));
-  out->push_back(Gauge("process_threads", "Number of OS threads in the process.", std::stod(f[17])));
+  out->push_back(Gauge("process_threads", "Number of OS threads in the process.", s->threads));
   out->push_back(Gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-                       boot_time + std::stod(f[19]) / ticks));
+                       s->start_time_unix_s));
 }
 
 class ScrapedMetrics : public prometheus::Collectable {

@@ -46,10 +46,7 @@ absl::StatusOr<std::unique_ptr<ModelManager>> ModelManager::Create(const ModelMa
       m->source = source;
       manager->models_.emplace(source.name, std::move(m));
     }
-  }
-  manager->default_model_ = options.default_model.empty() ? options.models.front().name : options.default_model;
-  {
-    absl::MutexLock lock(&manager->mu_);
+    manager->default_model_ = options.default_model.empty() ? options.models.front().name : options.default_model;
     if (!manager->models_.count(manager->default_model_)) {
       return absl::InvalidArgumentError(absl::StrCat("default model '", manager->default_model_, "' is not configured"));
     }

@@ -321,7 +321,7 @@ class AdminServiceImpl final : public v1::AdminService::Service {
       status = taken.status();
       if (taken.ok()) {
         response->set_path(taken->path);
-        response->set_snapshot_id(taken->snapshot_id);
+        response->set_snapshot_id(taken->contents.snapshot_id);
         response->set_events(taken->contents.num_events);
         response->set_users(taken->contents.num_users);
         response->set_items(taken->contents.num_items);

@@ -22,10 +22,6 @@ absl::StatusOr<SnapshotTaken> Snapshots::Take() {
   SnapshotTaken taken;
   taken.path = absl::StrCat(options_.dir, "/", stamp);
   RETURN_IF_ERROR(store_->CreateSnapshot(taken.path, &taken.contents));
-  {
-    ASSIGN_OR_RETURN(auto copy, store::GraphStore::OpenReadOnly(taken.path));
-    taken.snapshot_id = copy->info().snapshot_id;
-  }
   std::vector<int64_t> present;
   for (const auto& entry : fs::directory_iterator(options_.dir, ec)) {
     int64_t v = 0;

@@ -27,8 +27,7 @@ struct SnapshotOptions {
 
 struct SnapshotTaken {
   std::string path;
-  store::StoreInfo contents;          // what the snapshot holds (its source's id; snapshot_id below)
-  std::string snapshot_id;
+  store::StoreInfo contents;          // what the snapshot holds, its snapshot_id included
   std::vector<std::string> removed;   // deleted by retention
 };
 

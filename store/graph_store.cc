@@ -421,10 +421,15 @@ absl::StatusOr<std::vector<Interaction>> GraphStore::AllInteractions() const {
 absl::Status GraphStore::CreateSnapshot(const std::string& dir, StoreInfo* contents) {
   if (read_only_) return absl::FailedPreconditionError("CreateSnapshot on a read-only store");
   absl::MutexLock lock(&ingest_mu_);  // no Ingest runs until the checkpoint is taken
-  if (contents != nullptr) *contents = info();
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  RETURN_IF_ERROR(FromRocks(db_->Put(wo, kMetaLastSnapshotId, RandomId()), "write snapshot id"));
+  const std::string snapshot_id = RandomId();
+  RETURN_IF_ERROR(FromRocks(db_->Put(wo, kMetaLastSnapshotId, snapshot_id), "write snapshot id"));
+  if (contents != nullptr) {
+    *contents = info();
+    contents->snapshot_id = snapshot_id;
+    contents->read_only = true;
+  }
   rocksdb::Checkpoint* raw = nullptr;
   RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "checkpoint"));
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);

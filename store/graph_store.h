@@ -168,7 +168,8 @@ class GraphStore {
 
   // Writes a consistent point-in-time copy (a RocksDB checkpoint: hard links where possible)
   // into `dir`, which must not exist. Open it with OpenReadOnly; its info().snapshot_id is new.
-  // `contents` (optional) receives the store's info as of the copy: exactly what it holds.
+  // `contents` (optional) receives the copy's info as OpenReadOnly will report it (counts as of
+  // the copy, the new snapshot_id), without reading the copy back.
   [[nodiscard]] absl::Status CreateSnapshot(const std::string& dir, StoreInfo* contents = nullptr);
 
   StoreInfo info() const;

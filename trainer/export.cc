@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,39 +17,10 @@
 namespace dgsr::trainer {
 namespace fs = std::filesystem;
 
-namespace {
-
-// Holds an exclusive flock on <model_dir>/.export.lock for its lifetime.
-class ExportLock {
- public:
-  static absl::StatusOr<ExportLock> Acquire(const std::string& model_dir) {
-    const std::string path = model_dir + "/.export.lock";
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return absl::InternalError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
-    while (::flock(fd, LOCK_EX) != 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      return absl::InternalError(absl::StrCat("cannot lock ", path, ": ", std::strerror(err)));
-    }
-    return ExportLock(fd);
-  }
-  ExportLock(ExportLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  ~ExportLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the flock
-  }
-
- private:
-  explicit ExportLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
-}  // namespace
-
 absl::StatusOr<std::string> ExportArtifact(const std::string& model_dir, JsonObject metadata,
                                            const ArtifactWriter& artifact) {
   RETURN_IF_ERROR(MakeDirs(model_dir));
-  ASSIGN_OR_RETURN(ExportLock lock, ExportLock::Acquire(model_dir));
+  ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(model_dir + "/.export.lock", /*wait=*/true));
   const std::vector<int64_t> versions = model::ListVersions(model_dir);
   const int64_t version = versions.empty() ? 1 : versions.back() + 1;
   const std::string tmp = absl::StrCat(model_dir, "/.tmp-", version, "-", ::getpid());

@@ -11,8 +11,6 @@
 #include <string_view>
 #include <system_error>
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
@@ -106,14 +104,12 @@ absl::StatusOr<std::unique_ptr<RunCheckpoint>> RunCheckpoint::Open(const std::st
   RETURN_IF_ERROR(MakeDirs(ck->dir_));
   if (ck->owned_) return ck;
   const std::string lock = ck->Path("LOCK");
-  ck->lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (ck->lock_fd_ < 0) return absl::InternalError(absl::StrCat("cannot open ", lock, ": ", std::strerror(errno)));
-  if (::flock(ck->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return errno == EWOULDBLOCK
-               ? absl::FailedPreconditionError(absl::StrCat("checkpoint ", ck->dir_,
-                                                            " is in use by another training process"))
-               : absl::InternalError(absl::StrCat("cannot lock ", lock, ": ", std::strerror(errno)));
+  absl::StatusOr<FileLock> held = FileLock::Acquire(lock, /*wait=*/false);
+  if (absl::IsUnavailable(held.status())) {
+    return absl::FailedPreconditionError(absl::StrCat("checkpoint ", ck->dir_, " is in use by another training process"));
   }
+  if (!held.ok()) return held.status();
+  ck->lock_.emplace(*std::move(held));
   if (!fs::exists(StatePath(ck->dir_))) return ck;
   ASSIGN_OR_RETURN(JsonObject json, ReadStateJson(ck->dir_));
   ASSIGN_OR_RETURN(ck->state_, ParseRunState(json, ck->dir_));
@@ -131,7 +127,6 @@ absl::StatusOr<std::unique_ptr<RunCheckpoint>> RunCheckpoint::Open(const std::st
 }
 
 RunCheckpoint::~RunCheckpoint() {
-  if (lock_fd_ >= 0) ::close(lock_fd_);  // Releases the lock.
   if (!owned_) return;
   std::error_code ec;
   fs::remove_all(dir_, ec);

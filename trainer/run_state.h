@@ -36,10 +36,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/file_util.h"
 #include "common/json.h"
 #include "trainer/evaluation.h"
 
@@ -155,7 +157,7 @@ class RunCheckpoint {
   bool owned_ = false;    // The private temporary directory: nothing persists, removed by the destructor.
   bool resumed_ = false;
   bool legacy_ = false;   // Files named last.pt / optimizer.pt / best.pt (before the "layout" key).
-  int lock_fd_ = -1;      // Holds the flock on <dir>/LOCK.
+  std::optional<FileLock> lock_;  // The flock on <dir>/LOCK (persistent directories only).
   RunState state_;
 };
 
