@@ -4,7 +4,10 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "cli/store_flags.h"
+#include "common/file_util.h"
 #include "common/logging.h"
 #include "store/import.h"
 
@@ -18,6 +21,11 @@ ABSL_FLAG(int, kcore, 5,
 ABSL_FLAG(std::string, time_refinement, "authors",
           "tie breaking within a user: authors (DGSR refine_time, growing gap), plus_one, none");
 ABSL_FLAG(bool, skip_bad_lines, false, "skip malformed lines (and report how many) instead of failing");
+ABSL_FLAG(double, hold_out_fraction, 0,
+          "hold out about this fraction of the latest events (cut at one time, after filtering and "
+          "refinement): they are not imported but written to --hold_out_file for `dgsr ingest`");
+ABSL_FLAG(std::string, hold_out_file, "",
+          "where the held-out events go, one user,item,time,event_id per line (--hold_out_fraction)");
 
 namespace dgsr::cli {
 
@@ -40,7 +48,13 @@ int RunImport(const std::vector<std::string>& args) {
     std::fprintf(stderr, "dgsr import: --input is required\n");
     return 2;
   }
+  const double hold_out = absl::GetFlag(FLAGS_hold_out_fraction);
+  if (hold_out < 0 || hold_out >= 1 || (hold_out > 0) != !absl::GetFlag(FLAGS_hold_out_file).empty()) {
+    std::fprintf(stderr, "dgsr import: --hold_out_fraction must be in [0, 1) and comes with --hold_out_file\n");
+    return 2;
+  }
   store::ImportOptions options;
+  options.hold_out_fraction = hold_out;
   options.format = *format;
   options.kcore = absl::GetFlag(FLAGS_kcore);
   options.time_refinement = *refinement;
@@ -56,10 +70,29 @@ int RunImport(const std::vector<std::string>& args) {
     std::fprintf(stderr, "dgsr import: %s\n", store.status().ToString().c_str());
     return 1;
   }
-  auto stats = store::ImportFile(absl::GetFlag(FLAGS_input), options, store->get());
+  std::vector<store::RawInteraction> held_out;
+  auto stats = store::ImportFile(absl::GetFlag(FLAGS_input), options, store->get(), &held_out);
   if (!stats.ok()) {
     std::fprintf(stderr, "dgsr import: %s\n", stats.status().ToString().c_str());
     return 1;
+  }
+  if (hold_out > 0) {
+    std::string lines;
+    for (const store::RawInteraction& e : held_out) {
+      if (absl::StrContains(e.user, ',') || absl::StrContains(e.item, ',') || absl::StrContains(e.event_id, ',')) {
+        std::fprintf(stderr, "dgsr import: an id contains ',' (%s,%s,%s), which the events file cannot hold\n",
+                     e.user.c_str(), e.item.c_str(), e.event_id.c_str());
+        return 1;
+      }
+      absl::StrAppend(&lines, e.user, ",", e.item, ",", e.time, ",", e.event_id, "\n");
+    }
+    const std::string& path = absl::GetFlag(FLAGS_hold_out_file);
+    if (absl::Status s = WriteFileAtomic(path, lines); !s.ok()) {
+      std::fprintf(stderr, "dgsr import: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    std::printf("held out %lld events from time %lld on: %s\n", static_cast<long long>(stats->held_out),
+                static_cast<long long>(stats->held_out_from), path.c_str());
   }
   const store::StoreInfo info = (*store)->info();
   std::printf(

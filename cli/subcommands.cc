@@ -26,7 +26,9 @@ const std::vector<Subcommand>& AllSubcommands() {
        "Parses and validates the whole file first (a bad line fails with file:line and nothing is\n"
        "written), applies the iterated k-core and the time refinement, then ingests in time order.\n"
        "Order-only formats (sasrec, hgn) get time = position in the user's sequence. DGSR's Games\n"
-       "and CDs are the raw files: use --kcore=0. Re-running an import adds nothing. Also reads\n"
+       "and CDs are the raw files: use --kcore=0. Re-running an import adds nothing.\n"
+       "--hold_out_fraction=0.1 --hold_out_file=F imports the earliest ~90% (cut at one time) and\n"
+       "writes the rest to F for `dgsr ingest --events_file=F` into a running server. Also reads\n"
        "--store (the store directory; defined with `dgsr train`).",
        {"cli/cmd_import.cc", "cli/store_flags.cc"}, RunImport},
       {"synth", "generate a synthetic interaction dataset into a graph store",

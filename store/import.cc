@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iterator>
 #include <numeric>
 #include <optional>
 
@@ -306,10 +307,33 @@ absl::StatusOr<std::vector<RawInteraction>> ReadDataset(const std::string& path,
   return out;
 }
 
+absl::StatusOr<std::vector<RawInteraction>> HoldOutLatest(std::vector<RawInteraction>* events, double fraction) {
+  if (!(fraction < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat("hold-out fraction must be below 1, got ", fraction));
+  }
+  std::vector<RawInteraction> out;
+  if (fraction <= 0 || events->empty()) return out;
+  size_t cut = static_cast<size_t>((1 - fraction) * static_cast<double>(events->size()));
+  cut = std::min(cut, events->size() - 1);
+  const Timestamp from = (*events)[cut].time;
+  while (cut > 0 && (*events)[cut - 1].time == from) --cut;
+  out.assign(std::make_move_iterator(events->begin() + cut), std::make_move_iterator(events->end()));
+  events->resize(cut);
+  return out;
+}
+
 absl::StatusOr<ImportStats> ImportFile(const std::string& path, const ImportOptions& options,
-                                       GraphStore* store) {
+                                       GraphStore* store, std::vector<RawInteraction>* held_out) {
   ImportStats stats;
   ASSIGN_OR_RETURN(std::vector<RawInteraction> events, ReadDataset(path, options, &stats));
+  if (options.hold_out_fraction > 0) {
+    if (held_out == nullptr) return absl::InvalidArgumentError("hold_out_fraction needs somewhere to put the events");
+    ASSIGN_OR_RETURN(*held_out, HoldOutLatest(&events, options.hold_out_fraction));
+    stats.held_out = static_cast<int64_t>(held_out->size());
+    if (!held_out->empty()) stats.held_out_from = held_out->front().time;
+  } else if (options.hold_out_fraction < 0) {
+    return absl::InvalidArgumentError("hold_out_fraction must not be negative");
+  }
   const size_t batch_size = std::max<size_t>(1, options.batch_events);
   std::optional<ProgressBar> bar;
   if (options.show_progress) bar.emplace("import", events.size(), "events");

@@ -70,6 +70,10 @@ struct ImportOptions {
   size_t batch_events = 10000;
   // Draw progress bars on stderr.
   bool show_progress = true;
+  // In [0, 1): ImportFile holds out the latest events, about this fraction of them
+  // (HoldOutLatest), instead of ingesting them, for replaying later (for example through a
+  // server, to measure retraining on the events that arrived after a model was trained).
+  double hold_out_fraction = 0;
 };
 
 struct ImportStats {
@@ -80,6 +84,8 @@ struct ImportStats {
   int kcore_passes = 0;         // Filtering passes until nothing changed.
   int64_t times_refined = 0;    // Events whose time the refinement changed.
   IngestResult ingest;          // What the store reported (duplicates on a re-run).
+  int64_t held_out = 0;         // Events not ingested (hold_out_fraction).
+  Timestamp held_out_from = 0;  // The time they start at (if held_out > 0).
 };
 
 // One parsed interaction, external ids.
@@ -97,11 +103,22 @@ struct RawInteraction {
                                                                      const ImportOptions& options,
                                                                      ImportStats* stats);
 
+// Splits `events` (in ingest order, as ReadDataset returns them) in time: removes and returns
+// the suffix that starts at the time T of the event at index floor((1 - fraction) * size), so
+// that every kept event is strictly earlier than every returned one and no timestamp is split
+// (ties at T all go to the returned part, which can therefore be a little larger than the
+// fraction). Nothing is returned for fraction <= 0. InvalidArgument unless fraction < 1.
+[[nodiscard]] absl::StatusOr<std::vector<RawInteraction>> HoldOutLatest(std::vector<RawInteraction>* events,
+                                                                        double fraction);
+
 // ReadDataset, then ingests the result into `store` in batches. Nothing is written if reading
 // fails. An I/O error while ingesting leaves a prefix of whole batches; re-run to complete it.
+// With options.hold_out_fraction > 0 the latest events (HoldOutLatest) are not ingested but
+// moved into `*held_out` (required then), in ingest order with their event ids.
 [[nodiscard]] absl::StatusOr<ImportStats> ImportFile(const std::string& path,
                                                      const ImportOptions& options,
-                                                     GraphStore* store);
+                                                     GraphStore* store,
+                                                     std::vector<RawInteraction>* held_out = nullptr);
 
 }  // namespace dgsr::store
 

@@ -253,5 +253,49 @@ TEST(ImportTest, FormatNamesParse) {
   EXPECT_FALSE(ParseTimeRefinement("fancy").ok());
 }
 
+TEST(ImportTest, HoldOutLatestCutsAtOneTimeAndNeverSplitsATimestamp) {
+  const auto events = ReadText("a x 1\nb x 2\nc x 3\nd x 3\ne x 3\nf x 4\ng x 5\nh x 6\ni x 7\nj x 8\n",
+                               Opts(ImportFormat::kUserItemTime, 0));
+  ASSERT_EQ(events.size(), 10u);
+  auto kept = events;
+  auto held = HoldOutLatest(&kept, 0.3);  // index 7 (time 6): h, i, j
+  ASSERT_TRUE(held.ok()) << held.status();
+  ASSERT_EQ(held->size(), 3u);
+  EXPECT_EQ(held->front().user, "h");
+  EXPECT_EQ(kept.size(), 7u);
+  kept = events;
+  held = HoldOutLatest(&kept, 0.7);  // index 3 is time 3: every time-3 event moves, c included
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(held->size(), 8u);
+  EXPECT_EQ(kept.size(), 2u);
+  EXPECT_LT(kept.back().time, held->front().time);
+  kept = events;
+  EXPECT_TRUE(HoldOutLatest(&kept, 0)->empty());
+  EXPECT_EQ(kept.size(), 10u);
+  EXPECT_EQ(HoldOutLatest(&kept, 1).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ImportTest, ImportFileWithHoldOutIngestsOnlyTheEarlierEvents) {
+  TempDir dir;
+  const std::string path = WriteFile(dir, "e.txt", "u a 1\nv b 2\nu c 3\nv d 4\n");
+  GraphStoreOptions so;
+  so.path = dir.Sub("db");
+  auto store = GraphStore::Open(so);
+  ASSERT_TRUE(store.ok());
+  ImportOptions o = Opts(ImportFormat::kUserItemTime, 0);
+  o.hold_out_fraction = 0.5;
+  EXPECT_EQ(ImportFile(path, o, store->get()).status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<RawInteraction> held;
+  auto stats = ImportFile(path, o, store->get(), &held);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->held_out, 2);
+  EXPECT_EQ(stats->held_out_from, 3);
+  EXPECT_EQ(stats->ingest.accepted, 2);
+  EXPECT_EQ((*store)->info().num_events, 2);
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held[0].item, "c");
+  EXPECT_EQ(held[1].event_id, "e.txt:4");
+}
+
 }  // namespace
 }  // namespace dgsr::store
