@@ -7,6 +7,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "cli/artifact_eval.h"
 #include "cli/snapshot_source.h"
 #include "cli/common_flags.h"
@@ -23,6 +24,10 @@ ABSL_FLAG(bool, regression_gate, false,
           "export only if the new model's validation NDCG@10 (sampled) is not lower by more than --gate_tolerance, "
           "else keep the current version, say why and exit 4");
 ABSL_FLAG(double, gate_tolerance, 0.005, "regression gate: the largest drop in validation NDCG@10 (absolute, 0-1) accepted");
+ABSL_FLAG(std::string, warm_start, "",
+          "start from this model's weights instead of a fresh initialisation: a model directory (its newest version), "
+          "a version directory or a model.pt, trained on an earlier snapshot of this store with the same model flags; "
+          "new users and items get fresh rows, the optimizer starts afresh (README, Retraining)");
 ABSL_FLAG(std::string, run_dir, "", "checkpoints and metrics.jsonl; an existing run resumes (with the model flags it was started with; others are refused)");
 ABSL_FLAG(std::string, preset, "inductive",
           "model preset: inductive (the paper's equations, dropout 0.2, the user read from its sub-graph; "
@@ -85,6 +90,12 @@ constexpr char kGateRefusedPayload[] = "dgsr/regression_gate_refused";
 int TrainExitCode(const absl::Status& status, const char* command);
 JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResult& valid,
                             const trainer::EvalResult& test, const trainer::EvalOptions& eval);
+// --warm_start resolved to a model.pt ("" without the flag). Shared with cmd_train_sasrec.cc.
+absl::StatusOr<std::string> WarmStartPath();
+// A warm start must come from a model trained on this store (its metadata's store_id) and on a
+// snapshot no newer than this one: otherwise its ids mean other users and items, or this
+// snapshot's validation and test interactions may have been trained on. InvalidArgument.
+absl::Status CheckWarmStartSource(const std::string& path, const JsonObject& metadata, const store::StoreInfo& info);
 std::string TrainingSpeedNote(double samples_per_s, double train_seconds);
 
 namespace {
@@ -126,6 +137,7 @@ void PrintMetrics(const char* name, const trainer::EvalResult& r) {
 }
 
 absl::Status Train() {
+  const absl::Time start = absl::Now();
   ASSIGN_OR_RETURN(SnapshotSource source, OpenSnapshot(absl::GetFlag(FLAGS_store), absl::GetFlag(FLAGS_snapshot)));
   ASSIGN_OR_RETURN(trainer::Split split, trainer::BuildSplit(source.store->graph()));
   DGSR_LOG(INFO) << "split" << Kv("users", split.num_users) << Kv("items", split.num_items)
@@ -150,7 +162,15 @@ absl::Status Train() {
     opt.checkpoint_dir = run_dir + "/checkpoint";
     opt.log_path = run_dir + "/metrics.jsonl";
   }
+  ASSIGN_OR_RETURN(const std::string warm_start, WarmStartPath());
+  std::unique_ptr<model::DgsrNetwork> warm;
+  if (!warm_start.empty()) {
+    ASSIGN_OR_RETURN(warm, model::DgsrNetwork::Load(warm_start, torch::kCPU));
+    RETURN_IF_ERROR(CheckWarmStartSource(warm_start, warm->metadata(), source.store->info()));
+    opt.warm_start = warm.get();
+  }
   ASSIGN_OR_RETURN(trainer::TrainResult result, trainer::Train(config, split, opt));
+  warm.reset();
   std::printf("\nDGSR (%s preset), checkpoint chosen on validation: epoch %d; %s\n",
               absl::GetFlag(FLAGS_preset).c_str(), result.best_epoch,
               TrainingSpeedNote(result.samples_per_second, result.train_seconds).c_str());
@@ -159,6 +179,7 @@ absl::Status Train() {
   summary.Set("train_seconds", result.train_seconds).Set("seed", static_cast<int64_t>(opt.seed));
   summary.Set("eval_seed", static_cast<int64_t>(opt.eval.seed)).Set("dataset", absl::GetFlag(FLAGS_dataset));
   summary.Set("preset", absl::GetFlag(FLAGS_preset)).Set("lr_decay", opt.lr_decay);
+  summary.Set("warm_start", warm_start).Set("wall_seconds", absl::ToDoubleSeconds(absl::Now() - start));
   return PublishRun(std::move(summary), source.store->info(), split, [&](const JsonObject& metadata) {
     return trainer::ExportModel(absl::GetFlag(FLAGS_model_dir), *result.network, metadata);
   });
@@ -208,6 +229,31 @@ absl::Status PublishRun(JsonObject summary, const store::StoreInfo& info, const 
   }
   std::printf("%s\n", summary.Dump().c_str());
   return gate;
+}
+
+absl::StatusOr<std::string> WarmStartPath() {
+  const std::string flag = absl::GetFlag(FLAGS_warm_start);
+  if (flag.empty()) return std::string();
+  ASSIGN_OR_RETURN(std::string path, model::ResolveModelPath(flag));
+  DGSR_LOG(INFO) << "warm start from" << Kv("artifact", path);
+  return path;
+}
+
+absl::Status CheckWarmStartSource(const std::string& path, const JsonObject& metadata, const store::StoreInfo& info) {
+  const std::optional<std::string> store_id = metadata.GetString("store_id");
+  if (!store_id || *store_id != info.store_id) {
+    return absl::InvalidArgumentError(absl::StrCat("--warm_start: ", path, " was trained on store '",
+                                                   store_id.value_or("(unknown)"), "', this snapshot is of store '",
+                                                   info.store_id, "'; its ids would mean other users and items"));
+  }
+  const double events = metadata.GetNumber("snapshot_events").value_or(0);
+  if (events > static_cast<double>(info.num_events)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--warm_start: ", path, " was trained on a snapshot of ", static_cast<int64_t>(events),
+        " events, newer than this one (", info.num_events,
+        "): it may have trained on this snapshot's validation and test interactions"));
+  }
+  return absl::OkStatus();
 }
 
 int TrainExitCode(const absl::Status& status, const char* command) {

@@ -44,6 +44,8 @@ absl::Status PublishRun(JsonObject summary, const store::StoreInfo& info, const 
 JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResult& valid,
                             const trainer::EvalResult& test, const trainer::EvalOptions& eval);
 std::string TrainingSpeedNote(double samples_per_s, double train_seconds);
+absl::StatusOr<std::string> WarmStartPath();
+absl::Status CheckWarmStartSource(const std::string& path, const JsonObject& metadata, const store::StoreInfo& info);
 
 // Called by `dgsr train` (cli/cmd_train.cc) when --model=sasrec.
 absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::StoreInfo& info) {
@@ -75,7 +77,15 @@ absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::Stor
     opt.log_path = run_dir + "/metrics.jsonl";
   }
   DGSR_LOG(INFO) << "training SASRec+" << Kv("config", config.ToJson().Dump());
+  ASSIGN_OR_RETURN(const std::string warm_start, WarmStartPath());
+  std::unique_ptr<model::SasRecNetwork> warm;
+  if (!warm_start.empty()) {
+    ASSIGN_OR_RETURN(warm, model::SasRecNetwork::Load(warm_start, torch::kCPU));
+    RETURN_IF_ERROR(CheckWarmStartSource(warm_start, warm->metadata(), info));
+    opt.warm_start = warm.get();
+  }
   ASSIGN_OR_RETURN(trainer::SasRecTrainResult result, trainer::TrainSasRec(config, split, opt));
+  warm.reset();
   std::printf("\nSASRec+ (full softmax CE), checkpoint chosen on validation: epoch %d; %s\n", result.best_epoch,
               TrainingSpeedNote(result.samples_per_second, result.train_seconds).c_str());
   JsonObject summary = ReportEvaluation(split, result.valid, result.test, opt.eval);
@@ -84,6 +94,7 @@ absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::Stor
   summary.Set("wall_seconds", absl::ToDoubleSeconds(absl::Now() - start));
   summary.Set("seed", static_cast<int64_t>(opt.seed)).Set("eval_seed", static_cast<int64_t>(opt.eval.seed));
   summary.Set("dataset", absl::GetFlag(FLAGS_dataset)).Set("lr_decay", opt.lr_decay);
+  summary.Set("warm_start", warm_start);
   const JsonObject config_json = config.ToJson();
   for (const auto& [k, v] : config_json.entries()) {
     std::visit([&](const auto& value) { summary.Set("sasrec." + k, value); }, v);

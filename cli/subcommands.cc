@@ -43,7 +43,10 @@ const std::vector<Subcommand>& AllSubcommands() {
        "negatives for the right user, ties against the target; and full ranking), and exports a new\n"
        "version into --model_dir. With --regression_gate it first measures the version now newest in\n"
        "--model_dir on the same validation samples and exports only if the new model is not worse by\n"
-       "more than --gate_tolerance; otherwise it keeps that version, prints both figures and exits 4.",
+       "more than --gate_tolerance; otherwise it keeps that version, prints both figures and exits 4.\n"
+       "--warm_start=<model dir> starts from that model's weights (same store, an older snapshot, the\n"
+       "same model flags): users and items created since get fresh rows, the optimizer starts afresh.\n"
+       "--model=sasrec trains the SASRec+ baseline instead (warm start too).",
        {"cli/cmd_train.cc", "cli/store_flags.cc", "cli/common_flags.cc"}, RunTrain},
       {"eval", "evaluate a model (sampled and full-ranking metrics)",
        "Evaluates --artifact (a model.pt or a versioned model directory) or --baseline=popularity on the\n"

@@ -15,6 +15,7 @@
 
 #include <torch/script.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,14 @@ struct LoadedArtifact {
 [[nodiscard]] absl::Status SaveArtifact(const torch::jit::Module& module, const std::string& path,
                                         const ArtifactFormat& format, JsonObject config,
                                         const JsonObject& metadata);
+
+// Warm start: copies every parameter of `from` into the parameter of the same name in `to`. Both
+// must have the same parameter names and shapes, except the id-indexed tables named in
+// `id_rows` (name -> rows of `from` to copy, at most the rows of either): only their first rows
+// are copied and the rest of `to`'s table is left as it is. InvalidArgument naming the first
+// parameter that does not fit; nothing is copied then.
+[[nodiscard]] absl::Status CopyParametersInto(const torch::jit::Module& from, torch::jit::Module& to,
+                                              const std::map<std::string, int64_t>& id_rows);
 
 // The first line of a libtorch error, without its C++ backtrace.
 std::string TorchErrorMessage(const c10::Error& e);

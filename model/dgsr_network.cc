@@ -236,6 +236,18 @@ absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Create(const DgsrConfi
   }
 }
 
+absl::Status DgsrNetwork::WarmStartFrom(DgsrNetwork& older) {
+  const DgsrConfig& old = older.config();
+  if (old.num_users > config_.num_users || old.num_items > config_.num_items) {
+    return absl::InvalidArgumentError(absl::StrCat("warm start: the older model knows ", old.num_users, " users and ",
+                                                   old.num_items, " items, more than this one (", config_.num_users,
+                                                   ", ", config_.num_items, ")"));
+  }
+  // Row num_users / num_items of each table is the zero row for unknown ids: not copied.
+  return CopyParametersInto(older.module(), module_,
+                            {{"user_embedding", old.num_users}, {"item_embedding", old.num_items}});
+}
+
 absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Load(const std::string& path,
                                                                const torch::Device& device, GatherKernels kernels) {
   ASSIGN_OR_RETURN(LoadedArtifact a, LoadArtifact(path, device, kFormat));

@@ -87,6 +87,14 @@ class DgsrNetwork {
   GatherKernels kernels() const { return kernels_; }
   std::vector<torch::Tensor> Parameters();
 
+  // Warm start: copies the weights of `older`, a network of the same architecture trained on an
+  // earlier snapshot of the same store (id spaces no larger than this one's; the caller checks
+  // the configs, trainer/run_state.h CheckWarmStartConfig). The embedding rows of the users and
+  // items `older` knows are copied; rows of ids created since keep this network's
+  // initialisation (Xavier-normal, as a network trained from scratch starts), and the all-zero
+  // row for unknown ids stays zero. InvalidArgument if a parameter does not fit.
+  [[nodiscard]] absl::Status WarmStartFrom(DgsrNetwork& older);
+
   void SetTraining(bool training);
   // Inference only: score as if no sample's own user were known to the model (config field
   // own_user_embedding), e.g. to measure what users who arrive after training get.

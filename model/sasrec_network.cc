@@ -126,6 +126,15 @@ absl::StatusOr<std::unique_ptr<SasRecNetwork>> SasRecNetwork::Create(const SasRe
   }
 }
 
+absl::Status SasRecNetwork::WarmStartFrom(SasRecNetwork& older) {
+  if (older.config().num_items > config_.num_items) {
+    return absl::InvalidArgumentError(absl::StrCat("warm start: the older model knows ", older.config().num_items,
+                                                   " items, more than this one (", config_.num_items, ")"));
+  }
+  // Row 0 is padding; item i is row i + 1.
+  return CopyParametersInto(older.module(), module_, {{"item_embedding", older.config().num_items + 1}});
+}
+
 absl::StatusOr<std::unique_ptr<SasRecNetwork>> SasRecNetwork::Load(const std::string& path,
                                                                    const torch::Device& device) {
   ASSIGN_OR_RETURN(LoadedArtifact a, LoadArtifact(path, device, kFormat));

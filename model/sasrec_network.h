@@ -87,6 +87,13 @@ class SasRecNetwork {
   const JsonObject& metadata() const { return metadata_; }
   torch::jit::Module& module() { return module_; }
   torch::Device device() const { return device_; }
+  // Warm start: copies the weights of `older`, a network of the same architecture trained on an
+  // earlier snapshot of the same store (no more items than this one; the caller checks the
+  // configs, trainer/run_state.h CheckWarmStartConfig). The embedding rows of the items `older`
+  // knows (and the padding row) are copied; rows of items created since keep this network's
+  // initialisation (Xavier-normal, as a network trained from scratch starts). InvalidArgument if
+  // a parameter does not fit.
+  [[nodiscard]] absl::Status WarmStartFrom(SasRecNetwork& older);
   std::vector<torch::Tensor> Parameters();
 
   void SetTraining(bool training);

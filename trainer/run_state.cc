@@ -10,6 +10,8 @@
 #include <set>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
+#include <variant>
 
 #include <unistd.h>
 
@@ -241,6 +243,53 @@ absl::Status CheckResumedConfig(const JsonObject& stored, const JsonObject& requ
   if (!want.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("the checkpoint in ", checkpoint_dir, " has no field '",
                                                    want.begin()->first, "'; use a new --run_dir"));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+std::string Show(const JsonObject::Value& value) {
+  return std::visit(
+      [](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) return v;
+        else if constexpr (std::is_same_v<T, bool>) return std::string(v ? "true" : "false");
+        else return absl::StrCat(v);
+      },
+      value);
+}
+}  // namespace
+
+absl::Status CheckWarmStartConfig(const JsonObject& stored, const JsonObject& requested,
+                                  const std::vector<std::string>& grows, const std::vector<std::string>& free) {
+  auto in = [](const std::vector<std::string>& keys, const std::string& key) {
+    return std::find(keys.begin(), keys.end(), key) != keys.end();
+  };
+  std::map<std::string, JsonObject::Value> want(requested.entries().begin(), requested.entries().end());
+  for (const auto& [key, value] : stored.entries()) {
+    auto it = want.find(key);
+    if (it == want.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("warm start: the model's config has a field '", key,
+                                                     "' this version does not know; train from scratch"));
+    }
+    if (in(grows, key)) {
+      const std::optional<double> before = stored.GetNumber(key), after = requested.GetNumber(key);
+      if (!before || !after || *after < *before) {
+        return absl::InvalidArgumentError(absl::StrCat("warm start: '", key, "' would shrink from ",
+                                                       before.value_or(-1), " to ", after.value_or(-1),
+                                                       "; the snapshot must be of the store the model was trained on, "
+                                                       "and not older"));
+      }
+    } else if (!in(free, key) && !(it->second == value)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "warm start: the model was trained with another '", key, "' (", Show(value), " against ", Show(it->second),
+          " requested); pass the model flags it was trained with, or train from scratch"));
+    }
+    want.erase(it);
+  }
+  if (!want.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("warm start: the model's config has no field '",
+                                                   want.begin()->first, "'; train from scratch"));
   }
   return absl::OkStatus();
 }

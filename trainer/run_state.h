@@ -38,6 +38,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -79,6 +80,15 @@ bool RecordValidation(RunState* state, int epoch, double ndcg, double lr_decay =
 // different --dim or --feat_dropout), which would otherwise be ignored silently.
 [[nodiscard]] absl::Status CheckResumedConfig(const JsonObject& stored, const JsonObject& requested,
                                               const std::string& checkpoint_dir);
+
+// A warm start continues a model trained on an earlier snapshot: its config (`stored`) and the
+// one requested must agree on every field (the architecture, sampler and regularisation; train
+// with the flags the model was trained with) except the id-space sizes `grows`, which may only
+// grow (the new snapshot has the users and items since), and the training-run fields `free`
+// (for example the learning rate). InvalidArgument naming the first field otherwise.
+[[nodiscard]] absl::Status CheckWarmStartConfig(const JsonObject& stored, const JsonObject& requested,
+                                                const std::vector<std::string>& grows,
+                                                const std::vector<std::string>& free);
 
 // The seed of an epoch's shuffle and dropout, so that a resumed run continues exactly.
 uint64_t EpochSeed(uint64_t seed, int epoch);

@@ -17,6 +17,7 @@
 #include "trainer/export.h"
 #include "trainer/loss.h"
 #include "trainer/run_state.h"
+#include "trainer/training_loop.h"
 
 namespace dgsr::trainer {
 namespace {
@@ -61,7 +62,7 @@ Batch MakeBatch(const std::vector<std::vector<int64_t>>& sequences, std::span<co
   return b;
 }
 
-absl::Status SaveOptimizer(torch::optim::Adam& opt, const std::string& path) {
+absl::Status SaveAdam(torch::optim::Adam& opt, const std::string& path) {
   try {
     torch::save(opt, path);
   } catch (const c10::Error& e) {
@@ -129,103 +130,134 @@ absl::StatusOr<EvalResult> EvaluateSasRec(SasRecNetwork& network, const Split& s
   return EvaluateWith(split, part, options, scorer);
 }
 
-absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const Split& split,
-                                              const SasRecTrainOptions& options) {
-  RETURN_IF_ERROR(config.Validate());
-  if (config.num_items != split.num_items) {
-    return absl::InvalidArgumentError("SASRec config num_items must match the split's");
-  }
-  RETURN_IF_ERROR(CheckLrDecay(options.lr_decay));
-  const std::vector<std::vector<int64_t>> sequences = SasRecTrainingSequences(split, config.max_len);
-  if (sequences.empty()) {
-    return absl::InvalidArgumentError("no training sequences: SASRec needs users with at least 2 training items");
-  }
-  if (options.blas_threads > 0) SetBlasThreads(options.blas_threads);
-  model::ConfigureTorchRuntime(options.torch_threads);
-  ASSIGN_OR_RETURN(std::unique_ptr<RunCheckpoint> ck, RunCheckpoint::Open(options.checkpoint_dir, "dgsr_sasrec_run_"));
-  RunState run = ck->state();
-  std::unique_ptr<SasRecNetwork> net;
-  if (ck->resumed()) {
-    ASSIGN_OR_RETURN(net, SasRecNetwork::Load(ck->network_path(), torch::kCPU));
-    RETURN_IF_ERROR(CheckResumedConfig(net->config().ToJson(), config.ToJson(), ck->dir()));
-    for (auto& p : net->Parameters()) p.set_requires_grad(true);
-    DGSR_LOG(INFO) << "resuming SASRec" << Kv("checkpoint", ck->dir()) << Kv("next_epoch", run.next_epoch);
-  } else {
-    ASSIGN_OR_RETURN(net, SasRecNetwork::Create(config, options.seed));
-  }
-  RETURN_IF_ERROR(ck->TrimMetricsLog(options.log_path));
-  torch::optim::Adam optimizer(net->Parameters(),
-                               torch::optim::AdamOptions(config.learning_rate).weight_decay(config.l2));
-  if (ck->resumed()) {
-    try {
-      torch::load(optimizer, ck->optimizer_path());
-    } catch (const c10::Error& e) {
-      return absl::DataLossError(absl::StrCat("cannot load optimizer state from ", ck->optimizer_path(), ": ",
-                                              e.what_without_backtrace()));
+namespace {
+
+// SASRec+'s half of the training loop (trainer/training_loop.h).
+class SasRecTask : public TrainingTask {
+ public:
+  SasRecTask(const SasRecConfig& config, const Split& split, const SasRecTrainOptions& options,
+             std::vector<std::vector<int64_t>> sequences)
+      : config_(config), split_(split), options_(options), sequences_(std::move(sequences)) {}
+
+  std::unique_ptr<SasRecNetwork> TakeNetwork() { return std::move(net_); }
+
+  absl::Status Start() override {
+    ASSIGN_OR_RETURN(net_, SasRecNetwork::Create(config_, options_.seed));
+    if (options_.warm_start != nullptr) {
+      RETURN_IF_ERROR(CheckWarmStartConfig(options_.warm_start->config().ToJson(), config_.ToJson(), {"num_items"},
+                                           {"learning_rate", "l2", "batch_size"}));
+      RETURN_IF_ERROR(net_->WarmStartFrom(*options_.warm_start));
+      DGSR_LOG(INFO) << "warm start SASRec" << Kv("items", options_.warm_start->config().num_items)
+                     << Kv("new_items", config_.num_items - options_.warm_start->config().num_items);
     }
+    MakeOptimizer();
+    return absl::OkStatus();
+  }
+  absl::Status Resume(const std::string& network_path, const std::string& optimizer_path,
+                      const std::string& checkpoint_dir) override {
+    ASSIGN_OR_RETURN(net_, SasRecNetwork::Load(network_path, torch::kCPU));
+    RETURN_IF_ERROR(CheckResumedConfig(net_->config().ToJson(), config_.ToJson(), checkpoint_dir));
+    for (auto& p : net_->Parameters()) p.set_requires_grad(true);
+    MakeOptimizer();
+    try {
+      torch::load(*optimizer_, optimizer_path);
+    } catch (const c10::Error& e) {
+      return absl::DataLossError(
+          absl::StrCat("cannot load optimizer state from ", optimizer_path, ": ", e.what_without_backtrace()));
+    }
+    return absl::OkStatus();
+  }
+  void SetLearningRate(double lr) override {
+    static_cast<torch::optim::AdamOptions&>(optimizer_->param_groups()[0].options()).lr(lr);
   }
 
-  SasRecTrainResult result;
-  double total_seconds = 0;
-  int64_t total_samples = 0;
-  for (int epoch = run.next_epoch; epoch < options.epochs; ++epoch) {
-    if (ShouldStop(run, options.patience)) break;
-    torch::manual_seed(EpochSeed(options.seed, epoch));
-    const double lr = config.learning_rate * run.lr_scale;
-    static_cast<torch::optim::AdamOptions&>(optimizer.param_groups()[0].options()).lr(lr);
-    net->SetTraining(true);
-    const std::vector<int64_t> users = EpochUsers(sequences.size(), options, epoch);
+  absl::Status TrainEpoch(int epoch, EpochStats* stats) override {
+    net_->SetTraining(true);
+    const std::vector<int64_t> users = EpochUsers(sequences_.size(), options_, epoch);
     int64_t epoch_samples = 0;
-    for (int64_t u : users) epoch_samples += static_cast<int64_t>(sequences[u].size()) - 1;
-    ProgressBar bar(absl::StrCat("sasrec epoch ", epoch + 1, "/", options.epochs), epoch_samples, "samples");
-    double loss_sum = 0;
-    int64_t loss_n = 0;
-    const absl::Time start = absl::Now();
-    for (size_t b = 0; b < users.size(); b += config.batch_size) {
-      std::span<const int64_t> chunk(users.data() + b, std::min<size_t>(config.batch_size, users.size() - b));
-      Batch batch = MakeBatch(sequences, chunk);
+    for (int64_t u : users) epoch_samples += static_cast<int64_t>(sequences_[u].size()) - 1;
+    ProgressBar bar(absl::StrCat("sasrec epoch ", epoch + 1, "/", options_.epochs), epoch_samples, "samples");
+    for (size_t b = 0; b < users.size(); b += config_.batch_size) {
+      std::span<const int64_t> chunk(users.data() + b, std::min<size_t>(config_.batch_size, users.size() - b));
+      Batch batch = MakeBatch(sequences_, chunk);
       try {
-        torch::Tensor h = net->ForwardUnchecked(batch.inputs);
+        torch::Tensor h = net_->ForwardUnchecked(batch.inputs);
         h = h.reshape({-1, h.size(2)}).index_select(0, batch.positions);
-        torch::Tensor loss = SoftmaxCrossEntropy(net->ScoreAll(h), batch.targets);
+        torch::Tensor loss = SoftmaxCrossEntropy(net_->ScoreAll(h), batch.targets);
         const double value = loss.item<double>();
-        RETURN_IF_ERROR(CheckFiniteLoss(value, epoch + 1, b / config.batch_size));
-        optimizer.zero_grad();
+        RETURN_IF_ERROR(CheckFiniteLoss(value, epoch + 1, b / config_.batch_size));
+        optimizer_->zero_grad();
         loss.backward();
-        optimizer.step();
-        loss_sum += value * batch.size;
-        loss_n += batch.size;
+        optimizer_->step();
+        stats->loss_sum += value * batch.size;
+        stats->samples += batch.size;
       } catch (const c10::Error& e) {
         return absl::InternalError(absl::StrCat("SASRec training step failed: ", e.what_without_backtrace()));
       }
       bar.Add(batch.size);
     }
     bar.Finish();
-    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    total_seconds += seconds;
-    total_samples += loss_n;
-    ASSIGN_OR_RETURN(EvalResult valid, EvaluateSasRec(*net, split, SplitPart::kValid, options.eval));
-    const bool improved = RecordValidation(&run, epoch, valid.sampled.Ndcg(10), options.lr_decay);
-    if (improved) result.valid = valid;
-    JsonObject line = EpochMetrics(valid, "sasrec", {epoch, loss_sum, loss_n, seconds, lr}, improved);
-    line.Set("seed", static_cast<int64_t>(options.seed)).Set("eval_seed", static_cast<int64_t>(options.eval.seed));
-    DGSR_LOG(INFO) << "epoch " << line.Dump();
-    RETURN_IF_ERROR(AppendMetricsLine(options.log_path, line));
-    RETURN_IF_ERROR(ck->Commit(
-        run, improved, [&](const std::string& path) { return net->Save(path, JsonObject()); },
-        [&](const std::string& path) { return SaveOptimizer(optimizer, path); }));
+    return absl::OkStatus();
   }
-  if (run.best_epoch < 0) {
-    return absl::FailedPreconditionError("no SASRec epoch was trained");
+  absl::StatusOr<EvalResult> Evaluate(SplitPart part) override {
+    return EvaluateSasRec(*net_, split_, part, options_.eval);
   }
-  ASSIGN_OR_RETURN(result.network, SasRecNetwork::Load(ck->best_path(), torch::kCPU));
-  result.best_epoch = run.best_epoch + 1;
-  if (result.valid.sampled.count() == 0) {
-    ASSIGN_OR_RETURN(result.valid, EvaluateSasRec(*result.network, split, SplitPart::kValid, options.eval));
+  absl::Status SaveNetwork(const std::string& path) override { return net_->Save(path, JsonObject()); }
+  absl::Status SaveOptimizer(const std::string& path) override { return SaveAdam(*optimizer_, path); }
+  absl::Status LoadBest(const std::string& path) override {
+    optimizer_.reset();
+    ASSIGN_OR_RETURN(net_, SasRecNetwork::Load(path, torch::kCPU));
+    return absl::OkStatus();
   }
-  ASSIGN_OR_RETURN(result.test, EvaluateSasRec(*result.network, split, SplitPart::kTest, options.eval));
-  result.train_seconds = total_seconds;
-  result.samples_per_second = total_samples / std::max(total_seconds, 1e-9);
+
+ private:
+  void MakeOptimizer() {
+    optimizer_ = std::make_unique<torch::optim::Adam>(
+        net_->Parameters(), torch::optim::AdamOptions(config_.learning_rate).weight_decay(config_.l2));
+  }
+
+  const SasRecConfig& config_;
+  const Split& split_;
+  const SasRecTrainOptions& options_;
+  const std::vector<std::vector<int64_t>> sequences_;
+  std::unique_ptr<SasRecNetwork> net_;
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+};
+
+}  // namespace
+
+absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const Split& split,
+                                              const SasRecTrainOptions& options) {
+  RETURN_IF_ERROR(config.Validate());
+  if (config.num_items != split.num_items) {
+    return absl::InvalidArgumentError("SASRec config num_items must match the split's");
+  }
+  std::vector<std::vector<int64_t>> sequences = SasRecTrainingSequences(split, config.max_len);
+  if (sequences.empty()) {
+    return absl::InvalidArgumentError("no training sequences: SASRec needs users with at least 2 training items");
+  }
+  if (options.blas_threads > 0) SetBlasThreads(options.blas_threads);
+  model::ConfigureTorchRuntime(options.torch_threads);
+  SasRecTask task(config, split, options, std::move(sequences));
+  LoopOptions loop;
+  loop.model = "sasrec";
+  loop.epochs = options.epochs;
+  loop.patience = options.patience;
+  loop.lr_decay = options.lr_decay;
+  loop.learning_rate = config.learning_rate;
+  loop.seed = options.seed;
+  loop.eval_seed = options.eval.seed;
+  loop.checkpoint_dir = options.checkpoint_dir;
+  loop.temp_prefix = "dgsr_sasrec_run_";
+  loop.log_path = options.log_path;
+  ASSIGN_OR_RETURN(LoopResult r, RunTrainingLoop(task, loop));
+  SasRecTrainResult result;
+  result.network = task.TakeNetwork();
+  result.best_epoch = r.best_epoch;
+  result.valid = r.valid;
+  result.test = r.test;
+  result.train_seconds = r.train_seconds;
+  result.samples_per_second = r.samples_per_second;
   return result;
 }
 

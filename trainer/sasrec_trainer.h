@@ -55,6 +55,10 @@ struct SasRecTrainOptions {
   std::string checkpoint_dir;    // If set: committed after each epoch, crash-safe; resumes (run_state.h).
   std::string log_path;          // JSON lines, one per epoch (appended; with a checkpoint_dir, trimmed to its committed epochs).
   EvalOptions eval;              // Validation each epoch and the final test.
+  // Warm start (not owned; read only while a new run starts): as TrainOptions::warm_start
+  // (trainer.h); the item rows it knows are copied (SasRecNetwork::WarmStartFrom), the optimizer
+  // starts afresh.
+  model::SasRecNetwork* warm_start = nullptr;
 };
 
 struct SasRecTrainResult {

@@ -18,6 +18,7 @@
 #include "trainer/adam.h"
 #include "trainer/loss.h"
 #include "trainer/run_state.h"
+#include "trainer/training_loop.h"
 
 namespace dgsr::trainer {
 namespace {
@@ -160,6 +161,97 @@ std::vector<std::vector<Sample>> EpochBatches(const Split& split, const TrainOpt
   return batches;
 }
 
+// DGSR's half of the training loop (trainer/training_loop.h).
+class DgsrTask : public TrainingTask {
+ public:
+  DgsrTask(const model::DgsrConfig& config, const Split& split, const TrainOptions& options)
+      : config_(config), split_(split), options_(options) {}
+
+  std::unique_ptr<model::DgsrNetwork> TakeNetwork() { return std::move(net_); }
+  double sampling_seconds() const { return sampling_seconds_; }
+  double wait_seconds() const { return wait_seconds_; }
+
+  absl::Status Start() override {
+    ASSIGN_OR_RETURN(net_, model::DgsrNetwork::Create(config_, options_.seed, options_.kernels));
+    if (options_.warm_start != nullptr) {
+      RETURN_IF_ERROR(CheckWarmStartConfig(options_.warm_start->config().ToJson(), config_.ToJson(),
+                                           {"num_users", "num_items"}, {"learning_rate", "l2", "batch_size"}));
+      RETURN_IF_ERROR(net_->WarmStartFrom(*options_.warm_start));
+      DGSR_LOG(INFO) << "warm start" << Kv("users", options_.warm_start->config().num_users)
+                     << Kv("items", options_.warm_start->config().num_items) << Kv("new_users",
+                     config_.num_users - options_.warm_start->config().num_users)
+                     << Kv("new_items", config_.num_items - options_.warm_start->config().num_items);
+    }
+    MakeOptimizer();
+    return absl::OkStatus();
+  }
+  absl::Status Resume(const std::string& network_path, const std::string& optimizer_path,
+                      const std::string& checkpoint_dir) override {
+    ASSIGN_OR_RETURN(net_, model::DgsrNetwork::Load(network_path, torch::kCPU, options_.kernels));
+    RETURN_IF_ERROR(CheckResumedConfig(net_->config().ToJson(), config_.ToJson(), checkpoint_dir));
+    for (auto& p : net_->Parameters()) p.set_requires_grad(true);
+    MakeOptimizer();
+    return optimizer_->Load(optimizer_path);
+  }
+  void SetLearningRate(double lr) override { optimizer_->set_lr(lr); }
+
+  absl::Status TrainEpoch(int epoch, EpochStats* stats) override {
+    net_->SetTraining(true);
+    BatchPipeline pipeline(net_->config(), *split_.train_graph,
+                           EpochBatches(split_, options_, config_.batch_size, epoch),
+                           std::max(1, options_.sampler_threads), 8);
+    const int64_t epoch_samples = options_.max_train_samples > 0
+                                      ? std::min<int64_t>(options_.max_train_samples, split_.train.size())
+                                      : static_cast<int64_t>(split_.train.size());
+    ProgressBar bar(absl::StrCat("epoch ", epoch + 1, "/", options_.epochs), epoch_samples, "samples");
+    for (size_t b = 0; b < pipeline.size(); ++b) {
+      Batch batch = pipeline.Next();
+      try {
+        torch::Tensor rep = net_->RepresentUnchecked(batch.blocks);
+        torch::Tensor loss = SoftmaxCrossEntropy(net_->ScoreAll(rep), batch.targets);
+        const double value = loss.item<double>();
+        RETURN_IF_ERROR(CheckFiniteLoss(value, epoch + 1, b));
+        loss.backward();
+        optimizer_->Step();
+        stats->loss_sum += value * batch.size;
+        stats->samples += batch.size;
+      } catch (const c10::Error& e) {
+        return absl::InternalError(absl::StrCat("training step failed: ", e.what_without_backtrace()));
+      }
+      bar.Add(batch.size);
+    }
+    bar.Finish();
+    sampling_seconds_ += pipeline.sampling_seconds();
+    wait_seconds_ += pipeline.wait_seconds();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<EvalResult> Evaluate(SplitPart part) override {
+    return trainer::Evaluate(*net_, split_, part, options_.eval);
+  }
+  absl::Status SaveNetwork(const std::string& path) override { return net_->Save(path, JsonObject()); }
+  absl::Status SaveOptimizer(const std::string& path) override { return optimizer_->Save(path); }
+  absl::Status LoadBest(const std::string& path) override {
+    optimizer_.reset();
+    ASSIGN_OR_RETURN(net_, model::DgsrNetwork::Load(path, torch::kCPU));
+    return absl::OkStatus();
+  }
+
+ private:
+  void MakeOptimizer() {
+    AdamOptions adam;
+    adam.lr = config_.learning_rate;
+    adam.weight_decay = config_.l2;
+    optimizer_ = std::make_unique<FusedAdam>(net_->Parameters(), adam);
+  }
+
+  const model::DgsrConfig& config_;
+  const Split& split_;
+  const TrainOptions& options_;
+  std::unique_ptr<model::DgsrNetwork> net_;
+  std::unique_ptr<FusedAdam> optimizer_;
+  double sampling_seconds_ = 0, wait_seconds_ = 0;
+};
+
 }  // namespace
 
 absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& split,
@@ -171,85 +263,28 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   if (config.num_users != split.num_users || config.num_items != split.num_items) {
     return absl::InvalidArgumentError("config id spaces must match the split's");
   }
-  RETURN_IF_ERROR(CheckLrDecay(options.lr_decay));
   model::ConfigureTorchRuntime(options.torch_threads);
-  ASSIGN_OR_RETURN(std::unique_ptr<RunCheckpoint> ck, RunCheckpoint::Open(options.checkpoint_dir, "dgsr_run_"));
-  RunState run = ck->state();
-  std::unique_ptr<model::DgsrNetwork> net;
-  if (ck->resumed()) {
-    ASSIGN_OR_RETURN(net, model::DgsrNetwork::Load(ck->network_path(), torch::kCPU, options.kernels));
-    RETURN_IF_ERROR(CheckResumedConfig(net->config().ToJson(), config.ToJson(), ck->dir()));
-    for (auto& p : net->Parameters()) p.set_requires_grad(true);
-    DGSR_LOG(INFO) << "resuming" << Kv("checkpoint", ck->dir()) << Kv("next_epoch", run.next_epoch);
-  } else {
-    ASSIGN_OR_RETURN(net, model::DgsrNetwork::Create(config, options.seed, options.kernels));
-  }
-  RETURN_IF_ERROR(ck->TrimMetricsLog(options.log_path));
-  AdamOptions adam_options;
-  adam_options.lr = config.learning_rate;
-  adam_options.weight_decay = config.l2;
-  FusedAdam optimizer(net->Parameters(), adam_options);
-  if (ck->resumed()) RETURN_IF_ERROR(optimizer.Load(ck->optimizer_path()));
-
+  DgsrTask task(config, split, options);
+  LoopOptions loop;
+  loop.epochs = options.epochs;
+  loop.patience = options.patience;
+  loop.lr_decay = options.lr_decay;
+  loop.learning_rate = config.learning_rate;
+  loop.seed = options.seed;
+  loop.eval_seed = options.eval.seed;
+  loop.checkpoint_dir = options.checkpoint_dir;
+  loop.temp_prefix = "dgsr_run_";
+  loop.log_path = options.log_path;
+  ASSIGN_OR_RETURN(LoopResult r, RunTrainingLoop(task, loop));
   TrainResult result;
-  double total_seconds = 0;
-  int64_t total_samples = 0;
-  for (int epoch = run.next_epoch; epoch < options.epochs; ++epoch) {
-    if (ShouldStop(run, options.patience)) break;
-    torch::manual_seed(EpochSeed(options.seed, epoch));
-    const double lr = config.learning_rate * run.lr_scale;
-    optimizer.set_lr(lr);
-    net->SetTraining(true);
-    BatchPipeline pipeline(net->config(), *split.train_graph, EpochBatches(split, options, config.batch_size, epoch),
-                           std::max(1, options.sampler_threads), 8);
-    const int64_t epoch_samples = options.max_train_samples > 0
-                                      ? std::min<int64_t>(options.max_train_samples, split.train.size())
-                                      : static_cast<int64_t>(split.train.size());
-    ProgressBar bar(absl::StrCat("epoch ", epoch + 1, "/", options.epochs), epoch_samples, "samples");
-    double loss_sum = 0;
-    int64_t loss_n = 0;
-    const absl::Time start = absl::Now();
-    for (size_t b = 0; b < pipeline.size(); ++b) {
-      Batch batch = pipeline.Next();
-      try {
-        torch::Tensor rep = net->RepresentUnchecked(batch.blocks);
-        torch::Tensor loss = SoftmaxCrossEntropy(net->ScoreAll(rep), batch.targets);
-        const double value = loss.item<double>();
-        RETURN_IF_ERROR(CheckFiniteLoss(value, epoch + 1, b));
-        loss.backward();
-        optimizer.Step();
-        loss_sum += value * batch.size;
-        loss_n += batch.size;
-      } catch (const c10::Error& e) {
-        return absl::InternalError(absl::StrCat("training step failed: ", e.what_without_backtrace()));
-      }
-      bar.Add(batch.size);
-    }
-    bar.Finish();
-    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-    total_seconds += seconds;
-    result.sampling_seconds += pipeline.sampling_seconds();
-    result.wait_seconds += pipeline.wait_seconds();
-    total_samples += loss_n;
-    ASSIGN_OR_RETURN(EvalResult valid, Evaluate(*net, split, SplitPart::kValid, options.eval));
-    const bool improved = RecordValidation(&run, epoch, valid.sampled.Ndcg(10), options.lr_decay);
-    if (improved) result.valid = valid;
-    const JsonObject line = EpochMetrics(valid, "", {epoch, loss_sum, loss_n, seconds, lr}, improved);
-    DGSR_LOG(INFO) << "epoch " << line.Dump();
-    RETURN_IF_ERROR(AppendMetricsLine(options.log_path, line));
-    RETURN_IF_ERROR(ck->Commit(
-        run, improved, [&](const std::string& path) { return net->Save(path, JsonObject()); },
-        [&](const std::string& path) { return optimizer.Save(path); }));
-  }
-  if (run.best_epoch < 0) return absl::FailedPreconditionError("no epoch was trained");
-  ASSIGN_OR_RETURN(result.network, model::DgsrNetwork::Load(ck->best_path(), torch::kCPU));
-  result.best_epoch = run.best_epoch + 1;
-  if (result.valid.sampled.count() == 0) {
-    ASSIGN_OR_RETURN(result.valid, Evaluate(*result.network, split, SplitPart::kValid, options.eval));
-  }
-  ASSIGN_OR_RETURN(result.test, Evaluate(*result.network, split, SplitPart::kTest, options.eval));
-  result.train_seconds = total_seconds;
-  result.samples_per_second = total_samples / std::max(total_seconds, 1e-9);
+  result.network = task.TakeNetwork();
+  result.best_epoch = r.best_epoch;
+  result.valid = r.valid;
+  result.test = r.test;
+  result.train_seconds = r.train_seconds;
+  result.samples_per_second = r.samples_per_second;
+  result.sampling_seconds = task.sampling_seconds();
+  result.wait_seconds = task.wait_seconds();
   return result;
 }
 

@@ -39,6 +39,13 @@ struct TrainOptions {
   EvalOptions eval;              // Validation each epoch and the final test.
   // The network's CPU kernels (model/fused_ops.h); kPortable is the benchmark's same-run reference.
   model::GatherKernels kernels = model::GatherKernels::kFused;
+  // Warm start (not owned; read only while Train starts a new run): the network starts from this
+  // model's weights (DgsrNetwork::WarmStartFrom) instead of a fresh initialisation. Its config
+  // must equal `config` except the id spaces, which may only grow, and the learning rate, l2 and
+  // batch size (CheckWarmStartConfig). The optimizer starts afresh (Adam moments zero): an
+  // artifact holds no optimizer state, and the old moments describe the old data. A run resumed
+  // from checkpoint_dir continues its own checkpoint and ignores this.
+  model::DgsrNetwork* warm_start = nullptr;
 };
 
 struct TrainResult {

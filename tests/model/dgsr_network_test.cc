@@ -499,5 +499,41 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_tuple(Propagation::kOrderAttention, Aggregation::kGlobalAndLocal, 0),  // DGSR-0
                       std::make_tuple(Propagation::kOrderAttention, Aggregation::kGlobalAndLocal, 4)));
 
+TEST(DgsrNetworkTest, WarmStartCopiesKnownRowsAndKeepsFreshRowsForNewIds) {
+  DgsrConfig old_config = TinyConfig(false, 2);
+  DgsrConfig grown = old_config;
+  grown.num_users += 4;
+  grown.num_items += 3;
+  auto old_net = DgsrNetwork::Create(old_config, 5);
+  auto net = DgsrNetwork::Create(grown, 6);
+  ASSERT_TRUE(old_net.ok() && net.ok());
+  const torch::Tensor fresh_users = P(**net, "user_embedding").clone();
+  const torch::Tensor fresh_items = P(**net, "item_embedding").clone();
+  ASSERT_TRUE((*net)->WarmStartFrom(**old_net).ok());
+  const int64_t u = old_config.num_users, i = old_config.num_items;
+  torch::Tensor users = P(**net, "user_embedding"), items = P(**net, "item_embedding");
+  EXPECT_TRUE(torch::equal(users.narrow(0, 0, u), P(**old_net, "user_embedding").narrow(0, 0, u)));
+  EXPECT_TRUE(torch::equal(items.narrow(0, 0, i), P(**old_net, "item_embedding").narrow(0, 0, i)));
+  // The ids created since keep the fresh initialisation (not the old zero row), the zero row stays zero.
+  EXPECT_TRUE(torch::equal(users.narrow(0, u, 4), fresh_users.narrow(0, u, 4)));
+  EXPECT_TRUE(torch::equal(items.narrow(0, i, 3), fresh_items.narrow(0, i, 3)));
+  EXPECT_GT(users[u].abs().sum().item<double>(), 0);
+  EXPECT_TRUE(torch::equal(users[grown.num_users], torch::zeros({grown.dim})));
+  EXPECT_TRUE(torch::equal(items[grown.num_items], torch::zeros({grown.dim})));
+  for (const char* name : {"w1", "w_p", "gru_user_wih", "pk_item"}) {
+    EXPECT_TRUE(torch::equal(P(**net, name), P(**old_net, name))) << name;
+  }
+  // Another architecture, or an older model that knows more ids, does not fit.
+  DgsrConfig wider = grown;
+  wider.dim += 2;
+  auto other = DgsrNetwork::Create(wider, 6);
+  ASSERT_TRUE(other.ok());
+  absl::Status s = (*other)->WarmStartFrom(**old_net);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  s = (*old_net)->WarmStartFrom(**net);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("more than this one"), std::string::npos) << s;
+}
+
 }  // namespace
 }  // namespace dgsr::model

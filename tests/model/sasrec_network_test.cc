@@ -177,5 +177,29 @@ TEST(SasRecNetworkTest, BadInputsAndConfigsGiveInvalidArgument) {
   EXPECT_EQ(SasRecConfig::FromJson(missing).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(SasRecNetworkTest, WarmStartCopiesKnownItemRowsAndKeepsFreshRowsForNewItems) {
+  SasRecConfig grown = SmallConfig();
+  grown.num_items += 5;
+  auto old_net = MakeNet();
+  auto net = MakeNet(grown);
+  auto item_rows = [](SasRecNetwork& n) { return n.module().attr("item_embedding").toTensor(); };
+  const torch::Tensor fresh = item_rows(*net).clone();
+  ASSERT_TRUE(net->WarmStartFrom(*old_net).ok());
+  const int64_t known = SmallConfig().num_items + 1;  // padding row 0 and the old items
+  EXPECT_TRUE(torch::equal(item_rows(*net).narrow(0, 0, known), item_rows(*old_net)));
+  EXPECT_TRUE(torch::equal(item_rows(*net).narrow(0, known, 5), fresh.narrow(0, known, 5)));
+  EXPECT_TRUE(torch::equal(net->module().attr("attn_wq").toTensor(), old_net->module().attr("attn_wq").toTensor()));
+  // The same sequence of old items scores the old items identically.
+  torch::NoGradGuard no_grad;
+  torch::Tensor seq = Seq({3, 7, 1});
+  torch::Tensor a = old_net->ScoreAll(old_net->RepresentUnchecked(seq));
+  torch::Tensor b = net->ScoreAll(net->RepresentUnchecked(seq)).narrow(1, 0, SmallConfig().num_items);
+  EXPECT_TRUE(torch::allclose(a, b, 1e-5, 1e-6));
+  SasRecConfig other = grown;
+  other.blocks = 1;
+  EXPECT_EQ(MakeNet(other)->WarmStartFrom(*old_net).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(old_net->WarmStartFrom(*net).code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace dgsr::model

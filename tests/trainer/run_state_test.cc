@@ -124,6 +124,28 @@ TEST(RunStateTest, ResumingWithAnotherConfigNamesTheField) {
   EXPECT_NE(s.message().find("'preset_name'"), std::string::npos) << s;
 }
 
+TEST(RunStateTest, AWarmStartMayGrowTheIdSpacesAndChangeTheRateButNothingElse) {
+  JsonObject stored;
+  stored.Set("num_users", 100).Set("num_items", 40).Set("dim", 50).Set("feat_dropout", 0.2).Set("learning_rate", 0.001);
+  const std::vector<std::string> grows{"num_users", "num_items"}, free{"learning_rate"};
+  JsonObject next = stored;
+  next.Set("num_users", 130).Set("num_items", 40).Set("learning_rate", 0.0003);
+  EXPECT_TRUE(CheckWarmStartConfig(stored, next, grows, free).ok());
+  JsonObject shrunk = next;
+  shrunk.Set("num_items", 39);
+  absl::Status s = CheckWarmStartConfig(stored, shrunk, grows, free);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("'num_items' would shrink"), std::string::npos) << s;
+  JsonObject other = next;
+  other.Set("feat_dropout", 0.1);
+  s = CheckWarmStartConfig(stored, other, grows, free);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("another 'feat_dropout' (0.2 against 0.1"), std::string::npos) << s;
+  JsonObject extra = next;
+  extra.Set("layers", 2);
+  EXPECT_NE(CheckWarmStartConfig(stored, extra, grows, free).message().find("no field 'layers'"), std::string::npos);
+}
+
 TEST(RunStateTest, CorruptStateIsAClearError) {
   testing::TempDir dir;
   std::ofstream(dir.Sub("state.json")) << "{not json";

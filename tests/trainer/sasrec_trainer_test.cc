@@ -80,6 +80,54 @@ TEST(SasRecTrainerTest, LearnsTheSyntheticTransitionsFarBetterThanPopularity) {
   EXPECT_GT(result->samples_per_second, 0);
 }
 
+TEST(SasRecTrainerTest, AWarmStartBeginsWhereTheOlderModelStoodOnTheGrownSnapshot) {
+  testing::TempDir dir;
+  auto store = SynthStore(dir, 150, 80, 20);
+  auto old_split = BuildSplit(store->graph());
+  ASSERT_TRUE(old_split.ok());
+  SasRecTrainOptions opt;
+  opt.epochs = 6;
+  opt.torch_threads = 1;
+  opt.eval.full_ranking = false;
+  opt.eval.show_progress = false;
+  auto old_run = TrainSasRec(SmallConfig(*old_split), *old_split, opt);
+  ASSERT_TRUE(old_run.ok()) << old_run.status();
+
+  // New users on new items, after everything in the store.
+  std::vector<store::Event> events;
+  store::Timestamp t = store->info().max_time + 1;
+  for (int u = 0; u < 12; ++u) {
+    for (int k = 0; k < 6; ++k) events.push_back({"new_user_" + std::to_string(u), "new_item_" + std::to_string((u + k) % 5), t++, ""});
+  }
+  ASSERT_TRUE(store->Ingest(events).ok());
+  auto split = BuildSplit(store->graph());
+  ASSERT_TRUE(split.ok());
+  ASSERT_EQ(split->num_items, old_split->num_items + 5);
+  auto old_now = EvaluateSasRec(*old_run->network, *split, SplitPart::kValid, opt.eval);
+  ASSERT_TRUE(old_now.ok()) << old_now.status();
+
+  model::SasRecConfig config = SmallConfig(*split);
+  config.learning_rate = 1e-9;
+  opt.epochs = 1;
+  opt.max_train_users = 32;
+  opt.warm_start = old_run->network.get();
+  auto warm = TrainSasRec(config, *split, opt);
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  opt.warm_start = nullptr;
+  auto fresh = TrainSasRec(config, *split, opt);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  const double w = warm->valid.sampled.Ndcg(10), o = old_now->sampled.Ndcg(10), f = fresh->valid.sampled.Ndcg(10);
+  EXPECT_NEAR(w, o, 0.03) << "warm " << w << " older model " << o;
+  EXPECT_GT(w, f + 0.1) << "warm " << w << " fresh " << f;
+
+  opt.warm_start = old_run->network.get();
+  model::SasRecConfig other = config;
+  other.hidden = 16;
+  absl::Status refused = TrainSasRec(other, *split, opt).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_NE(refused.message().find("hidden"), std::string::npos) << refused;
+}
+
 TEST(SasRecTrainerTest, ScorerReadsTheUsersRecentHistoryFromTheGivenGraph) {
   testing::TempDir dir;
   auto store = SynthStore(dir, 40, 30, 10);

@@ -421,6 +421,62 @@ TEST(TrainerTest, ResumingFromACheckpointContinuesIdentically) {
   EXPECT_NE(refused.message().find("feat_dropout"), std::string::npos) << refused;
 }
 
+// Events of `users` new users on `items` new items, after everything in the store.
+void AddNewUsersAndItems(store::GraphStore& store, int users, int items) {
+  std::vector<store::Event> events;
+  store::Timestamp t = store.info().max_time + 1;
+  for (int u = 0; u < users; ++u) {
+    for (int k = 0; k < 6; ++k) {
+      events.push_back({absl::StrCat("new_user_", u), absl::StrCat("new_item_", (u + k) % items), t++, ""});
+    }
+  }
+  ASSERT_TRUE(store.Ingest(events).ok());
+}
+
+TEST(TrainerTest, AWarmStartBeginsWhereTheOlderModelStoodOnTheGrownSnapshot) {
+  testing::TempDir dir;
+  auto store = SynthStore(dir, 150, 80, 20);
+  auto old_split = BuildSplit(store->graph());
+  ASSERT_TRUE(old_split.ok());
+  TrainOptions opt;
+  opt.epochs = 3;
+  opt.torch_threads = 1;
+  opt.eval.full_ranking = false;
+  auto old_run = Train(SmallConfig(*old_split), *old_split, opt);
+  ASSERT_TRUE(old_run.ok()) << old_run.status();
+
+  AddNewUsersAndItems(*store, 12, 5);
+  auto split = BuildSplit(store->graph());
+  ASSERT_TRUE(split.ok());
+  ASSERT_EQ(split->num_users, old_split->num_users + 12);
+  ASSERT_EQ(split->num_items, old_split->num_items + 5);
+  auto old_now = Evaluate(*old_run->network, *split, SplitPart::kValid, opt.eval);
+  ASSERT_TRUE(old_now.ok()) << old_now.status();
+
+  // One tiny step: a warm start scores like the older model, a fresh start like chance.
+  model::DgsrConfig config = SmallConfig(*split);
+  config.learning_rate = 1e-9;  // the learning rate may differ from the older model's
+  opt.epochs = 1;
+  opt.max_train_samples = 64;
+  opt.warm_start = old_run->network.get();
+  auto warm = Train(config, *split, opt);
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  opt.warm_start = nullptr;
+  auto fresh = Train(config, *split, opt);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  const double w = warm->valid.sampled.Ndcg(10), o = old_now->sampled.Ndcg(10), f = fresh->valid.sampled.Ndcg(10);
+  EXPECT_NEAR(w, o, 0.03) << "warm " << w << " older model " << o;
+  EXPECT_GT(w, f + 0.1) << "warm " << w << " fresh " << f;
+
+  // The older model's architecture is kept: other model settings are refused, naming the field.
+  opt.warm_start = old_run->network.get();
+  model::DgsrConfig other = config;
+  other.feat_dropout = 0.3;
+  absl::Status refused = Train(other, *split, opt).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_NE(refused.message().find("feat_dropout"), std::string::npos) << refused;
+}
+
 TEST(TrainerTest, DivergedTrainingStopsWithAClearError) {
   testing::TempDir dir;
   auto store = SynthStore(dir, 60, 40, 12);
