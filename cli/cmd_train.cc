@@ -1,5 +1,6 @@
 // dgsr train: trains DGSR on a store snapshot, evaluates it honestly, and exports a new version.
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -27,7 +28,8 @@ ABSL_FLAG(double, gate_tolerance, 0.005, "regression gate: the largest drop in v
 ABSL_FLAG(std::string, warm_start, "",
           "start from this model's weights instead of a fresh initialisation: a model directory (its newest version), "
           "a version directory or a model.pt, trained on an earlier snapshot of this store with the same model flags; "
-          "new users and items get fresh rows, the optimizer starts afresh (README, Retraining)");
+          "new users and items get fresh rows, the optimizer starts afresh (README, Retraining). A model directory "
+          "with no version yet trains from scratch");
 ABSL_FLAG(std::string, run_dir, "", "checkpoints and metrics.jsonl; an existing run resumes (with the model flags it was started with; others are refused)");
 ABSL_FLAG(std::string, preset, "inductive",
           "model preset: inductive (the paper's equations, dropout 0.2, the user read from its sub-graph; "
@@ -234,6 +236,14 @@ absl::Status PublishRun(JsonObject summary, const store::StoreInfo& info, const 
 absl::StatusOr<std::string> WarmStartPath() {
   const std::string flag = absl::GetFlag(FLAGS_warm_start);
   if (flag.empty()) return std::string();
+  // The first run of a schedule: an existing model directory with no version yet trains from
+  // scratch (said in the log and in summary.json's empty "warm_start").
+  std::error_code ec;
+  if (std::filesystem::is_directory(flag, ec) && !std::filesystem::exists(flag + "/model.pt", ec) &&
+      model::ListVersions(flag).empty()) {
+    DGSR_LOG(WARN) << "no model version to warm-start from; training from scratch" << Kv("warm_start", flag);
+    return std::string();
+  }
   ASSIGN_OR_RETURN(std::string path, model::ResolveModelPath(flag));
   DGSR_LOG(INFO) << "warm start from" << Kv("artifact", path);
   return path;

@@ -97,13 +97,14 @@ grep -q "model version rejected.*version=2" "$T/serve.log" && ok "corrupt versio
 out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1 --k=3 2>&1)
 grep -q "model default v1" <<<"$out" && ok "version 1 keeps serving" || fail "after a corrupt version: $out"
 
-# The retraining loop by hand, under load: a client calls Recommend throughout; a snapshot of the
-# live store is taken, a trainer runs on it while the server keeps serving, the server swaps to the
-# exported version, and not one call fails.
-before=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1,stranger --k=5 2>&1)
+# The retraining loop, under load: a client calls Recommend for the whole of it; new events arrive
+# through the server (new users and items, and more history for u1), a snapshot of the live store is
+# taken, a trainer warm-starts from the serving version on it while the server keeps serving, the
+# server swaps to the exported version, the affected users' recommendations change, and not one
+# call fails.
 (
   while [[ ! -f "$T/stop-client" ]]; do
-    if "$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1,u2,stranger --k=5 >>"$T/client.log" 2>&1; then
+    if "$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1,u2,stranger,fresh1 --k=5 >>"$T/client.log" 2>&1; then
       echo ok >>"$T/client.calls"
     else
       echo failed >>"$T/client.calls"
@@ -111,13 +112,30 @@ before=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1,stranger --k
   done
 ) &
 CLIENT=$!
+: >"$T/new-events.csv"
+for u in fresh1 fresh2 fresh3 fresh4 fresh5 fresh6; do
+  for k in 1 2 3 4 5 6; do echo "$u,new-item-$(( (k + ${u#fresh}) % 4 )),$(( 1900000100 + ${u#fresh} * 10 + k ))" >>"$T/new-events.csv"; done
+done
+for k in 1 2 3; do echo "u1,new-item-$k,$(( 1900000200 + k ))" >>"$T/new-events.csv"; done
+out=$("$DGSR" ingest --server="127.0.0.1:$PORT" --events_file="$T/new-events.csv" 2>&1) || fail "ingest of new events: $out"
+grep -q "accepted 39, duplicates 0" <<<"$out" && ok "39 new events (6 new users, 4 new items) ingested under load" ||
+  fail "ingest of new events: $out"
+before=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1,fresh1 --k=5 2>&1)
 snap=$("$DGSR" snapshot --server="127.0.0.1:$PORT" --path_only 2>&1) || fail "snapshot: $snap"
 [[ -d "$snap" ]] && ok "snapshot at $snap" || fail "no snapshot directory: $snap"
+# The newest version on disk is the corrupt version 2: a warm start from it is a clear error.
+expect_error "warm start from a corrupt version" "DATA_LOSS|not loadable|cannot" \
+  "$DGSR" train --snapshot="$snap" --model_dir="$T/models" --run_dir="$T/run-bad" --dim=16 --epochs=1 \
+  --max_train_samples=500 --max_eval_samples=100 --torch_threads=1 --warm_start="$T/models"
 "$DGSR" train --snapshot="$snap" --model_dir="$T/models" --run_dir="$T/run3" --dim=16 --epochs=1 \
-  --max_train_samples=500 --max_eval_samples=100 --torch_threads=1 >"$T/train3.log" 2>&1 &&
-  ok "trained on the snapshot while the server runs" || fail "train on the snapshot: $(tail -3 "$T/train3.log")"
+  --max_train_samples=500 --max_eval_samples=100 --torch_threads=1 --warm_start="$T/models/1" >"$T/train3.log" 2>&1 &&
+  ok "warm-started from version 1 on the snapshot while the server runs" || fail "train on the snapshot: $(tail -3 "$T/train3.log")"
+grep -q "warm start users=200 items=80 new_users=7 new_items=4" "$T/train3.log" &&
+  grep -q "\"warm_start\":\"$T/models/1/model.pt\"" "$T/run3/summary.json" &&
+  ok "the trainer started from version 1's weights, with 7 new users (stranger and 6 fresh) and 4 new items added" ||
+  fail "no warm start in the trainer's log: $(grep -m2 "warm" "$T/train3.log")"
 for _ in $(seq 1 100); do
-  out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1,stranger --k=5 2>&1)
+  out=$("$DGSR" recommend --server="127.0.0.1:$PORT" --user_ids=u1,fresh1 --k=5 2>&1)
   grep -q "model default v3" <<<"$out" && break
   sleep 0.1
 done
@@ -127,13 +145,17 @@ touch "$T/stop-client"
 wait $CLIENT
 calls=$(grep -c . "$T/client.calls" 2>/dev/null || echo 0)
 failed=$(grep -c failed "$T/client.calls" 2>/dev/null || true)
-[[ $calls -ge 3 && ${failed:-0} -eq 0 ]] && ok "a client ran $calls RecommendBatch calls through snapshot, training and swap: 0 failed" ||
+[[ $calls -ge 3 && ${failed:-0} -eq 0 ]] && ok "a client ran $calls RecommendBatch calls through ingest, snapshot, warm-start training and swap: 0 failed" ||
   fail "client during retraining: $calls calls, ${failed:-0} failed: $(grep -m3 -i error "$T/client.log")"
 grep -q "model default v1" "$T/client.log" && grep -q "model default v3" "$T/client.log" &&
   ok "the client was answered by version 1, then version 3" || fail "client versions: $(grep -o 'v[0-9]' "$T/client.log" | sort | uniq -c)"
 lists() { sed -n 's/^  recommended: //p' <<<"$1"; }
-[[ "$(lists "$before")" != "$(lists "$out")" ]] && ok "the users' recommendations changed with the new version" ||
-  fail "recommendations unchanged after retraining: $out"
+for who in u1 fresh1; do
+  was=$(lists "$(grep -A1 "^user $who " <<<"$before")")
+  now=$(lists "$(grep -A1 "^user $who " <<<"$out")")
+  [[ -n "$now" && "$was" != "$now" ]] && ok "$who's recommendations changed with the new version" ||
+    fail "$who's recommendations unchanged after retraining: $was / $now"
+done
 
 # Metrics over HTTP.
 metrics=$(http_get "$METRICS_PORT" /metrics)
