@@ -131,6 +131,26 @@ rc=$?
 [[ $rc -eq 0 && -f "$T/killed/models/2/model.pt" ]] && echo "ok: with tolerance 1 the gate passes and version 2 is exported" ||
   fail "gate with tolerance 1: exit $rc; $(grep -i gate <<<"$out" | head -3)"
 
+# --- 4. warm start: only from a model of this store, with its model flags ------------------------
+"$DGSR" synth --store="$T/other" --users=60 --items=30 --events_per_user=12 --seed=9 >/dev/null 2>&1 || fail "synth other"
+"$DGSR" train --store="$T/other" --model_dir="$T/other-models" --dim=16 --epochs=1 --max_train_samples=50 \
+  --max_eval_samples=50 --torch_threads=1 --popularity=0 >/dev/null 2>&1 || fail "train on the other store"
+warm=(--store="$T/syn" --epochs=1 --max_train_samples=50 --max_eval_samples=50 --torch_threads=1 --popularity=0)
+expect_error "a warm start from another store's model" "was trained on store .*its ids would mean other users" \
+  "$DGSR" train "${warm[@]}" --dim=16 --warm_start="$T/other-models"
+expect_error "a warm start with other model flags" "another 'dim' \(16 against 24 requested\)" \
+  "$DGSR" train "${warm[@]}" --dim=24 --warm_start="$T/killed/models/1"
+expect_error "a warm start from a path with no model" "no model at" \
+  "$DGSR" train "${warm[@]}" --dim=16 --warm_start="$T/nothing-here"
+out=$("$DGSR" train "${warm[@]}" --dim=16 --warm_start="$T/killed/models/1" --run_dir="$T/warm" 2>&1) ||
+  fail "warm start: $(tail -3 <<<"$out")"
+grep -q '"warm_start":".*killed/models/1/model.pt"' "$T/warm/summary.json" && echo "ok: warm start from version 1 recorded" ||
+  fail "warm start not recorded: $(cat "$T/warm/summary.json")"
+mkdir -p "$T/empty-models"
+out=$("$DGSR" train "${warm[@]}" --dim=16 --warm_start="$T/empty-models" 2>&1) || fail "warm start from an empty directory: $out"
+grep -q "no model version to warm-start from; training from scratch" <<<"$out" &&
+  echo "ok: a model directory with no version yet trains from scratch, and says so" || fail "first scheduled run: $out"
+
 if [[ $failures -ne 0 ]]; then
   echo "$failures check(s) failed"
   exit 1
