@@ -24,6 +24,9 @@ ABSL_FLAG(int, eval_threads, 0, "libtorch threads (0: all cores)");
 ABSL_FLAG(bool, cold_users, false,
           "DGSR: score every sample's user as one the model has never seen (its own embedding unused, its "
           "sub-graph as is): the quality a user who joined after training gets");
+ABSL_FLAG(bool, force, false,
+          "evaluate even a model trained on another store or on a newer snapshot than this one (its figures are "
+          "then not honest: it may have trained on the test interactions)");
 ABSL_DECLARE_FLAG(uint64_t, eval_seed);
 ABSL_DECLARE_FLAG(int64_t, max_eval_samples);
 ABSL_DECLARE_FLAG(bool, full_ranking);
@@ -76,8 +79,10 @@ absl::Status Eval() {
     ASSIGN_OR_RETURN(std::string path, ResolveModel(absl::GetFlag(FLAGS_artifact)));
     model::ConfigureTorchRuntime(absl::GetFlag(FLAGS_eval_threads));
     // A DGSR artifact or the SASRec+ baseline's (the file says which): both run in the same harness.
+    const store::StoreInfo info = source.store->info();
     ASSIGN_OR_RETURN(result, EvaluateArtifact(path, split, part, options, absl::GetFlag(FLAGS_device),
-                                              absl::GetFlag(FLAGS_cold_users)));
+                                              absl::GetFlag(FLAGS_cold_users),
+                                              absl::GetFlag(FLAGS_force) ? nullptr : &info));
     name = path;
   }
   if (absl::GetFlag(FLAGS_json)) {

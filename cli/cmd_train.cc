@@ -94,10 +94,6 @@ JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResu
                             const trainer::EvalResult& test, const trainer::EvalOptions& eval);
 // --warm_start resolved to a model.pt ("" without the flag). Shared with cmd_train_sasrec.cc.
 absl::StatusOr<std::string> WarmStartPath();
-// A warm start must come from a model trained on this store (its metadata's store_id) and on a
-// snapshot no newer than this one: otherwise its ids mean other users and items, or this
-// snapshot's validation and test interactions may have been trained on. InvalidArgument.
-absl::Status CheckWarmStartSource(const std::string& path, const JsonObject& metadata, const store::StoreInfo& info);
 std::string TrainingSpeedNote(double samples_per_s, double train_seconds);
 
 namespace {
@@ -168,7 +164,7 @@ absl::Status Train() {
   std::unique_ptr<model::DgsrNetwork> warm;
   if (!warm_start.empty()) {
     ASSIGN_OR_RETURN(warm, model::DgsrNetwork::Load(warm_start, torch::kCPU));
-    RETURN_IF_ERROR(CheckWarmStartSource(warm_start, warm->metadata(), source.store->info()));
+    RETURN_IF_ERROR(CheckModelPredatesSnapshot(warm_start, warm->metadata(), source.store->info()));
     opt.warm_start = warm.get();
   }
   ASSIGN_OR_RETURN(trainer::TrainResult result, trainer::Train(config, split, opt));
@@ -205,7 +201,7 @@ absl::Status PublishRun(JsonObject summary, const store::StoreInfo& info, const 
       options.full_ranking = false;
       ASSIGN_OR_RETURN(trainer::EvalResult serving,
                        EvaluateArtifact(*serving_dir + "/model.pt", split, trainer::SplitPart::kValid, options,
-                                        absl::GetFlag(FLAGS_device)));
+                                        absl::GetFlag(FLAGS_device), /*cold_users=*/false, &info));
       const double before = serving.sampled.Ndcg(10);
       const double after = summary.GetNumber("valid_ndcg@10").value_or(0);
       const double tolerance = absl::GetFlag(FLAGS_gate_tolerance);
@@ -247,23 +243,6 @@ absl::StatusOr<std::string> WarmStartPath() {
   ASSIGN_OR_RETURN(std::string path, model::ResolveModelPath(flag));
   DGSR_LOG(INFO) << "warm start from" << Kv("artifact", path);
   return path;
-}
-
-absl::Status CheckWarmStartSource(const std::string& path, const JsonObject& metadata, const store::StoreInfo& info) {
-  const std::optional<std::string> store_id = metadata.GetString("store_id");
-  if (!store_id || *store_id != info.store_id) {
-    return absl::InvalidArgumentError(absl::StrCat("--warm_start: ", path, " was trained on store '",
-                                                   store_id.value_or("(unknown)"), "', this snapshot is of store '",
-                                                   info.store_id, "'; its ids would mean other users and items"));
-  }
-  const double events = metadata.GetNumber("snapshot_events").value_or(0);
-  if (events > static_cast<double>(info.num_events)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--warm_start: ", path, " was trained on a snapshot of ", static_cast<int64_t>(events),
-        " events, newer than this one (", info.num_events,
-        "): it may have trained on this snapshot's validation and test interactions"));
-  }
-  return absl::OkStatus();
 }
 
 int TrainExitCode(const absl::Status& status, const char* command) {

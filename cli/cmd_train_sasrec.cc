@@ -7,6 +7,7 @@
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
+#include "cli/artifact_eval.h"
 #include "cli/common_flags.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -45,7 +46,6 @@ JsonObject ReportEvaluation(const trainer::Split& split, const trainer::EvalResu
                             const trainer::EvalResult& test, const trainer::EvalOptions& eval);
 std::string TrainingSpeedNote(double samples_per_s, double train_seconds);
 absl::StatusOr<std::string> WarmStartPath();
-absl::Status CheckWarmStartSource(const std::string& path, const JsonObject& metadata, const store::StoreInfo& info);
 
 // Called by `dgsr train` (cli/cmd_train.cc) when --model=sasrec.
 absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::StoreInfo& info) {
@@ -81,7 +81,7 @@ absl::Status TrainSasRecFromFlags(const trainer::Split& split, const store::Stor
   std::unique_ptr<model::SasRecNetwork> warm;
   if (!warm_start.empty()) {
     ASSIGN_OR_RETURN(warm, model::SasRecNetwork::Load(warm_start, torch::kCPU));
-    RETURN_IF_ERROR(CheckWarmStartSource(warm_start, warm->metadata(), info));
+    RETURN_IF_ERROR(CheckModelPredatesSnapshot(warm_start, warm->metadata(), info));
     opt.warm_start = warm.get();
   }
   ASSIGN_OR_RETURN(trainer::SasRecTrainResult result, trainer::TrainSasRec(config, split, opt));

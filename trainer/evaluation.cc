@@ -40,12 +40,16 @@ void RankRows(const Split& split, std::span<const Sample> samples, size_t first_
     history.resize(view.UserDegree(sample.user, sample.before));
     int h = view.RecentItems(sample.user, {store::kMinTime, sample.before},
                              static_cast<int>(history.size()), history.data(), nullptr);
-    for (int k = 0; k < h; ++k) if (history[k] < num_scored) (*mask)[history[k]] = 1;
+    for (int k = 0; k < h; ++k) (*mask)[history[k]] = 1;
     int64_t rank = 0;
     for (int64_t i = 0; i < num_scored; ++i) {
       rank += (!(*mask)[i] && i != sample.target && CountsAgainst(row[i], target)) ? 1 : 0;
     }
-    for (int k = 0; k < h; ++k) if (history[k] < num_scored) (*mask)[history[k]] = 0;
+    // Items newer than the model score 0 and count against the target as in the sampled path.
+    if (num_scored < split.num_items && CountsAgainst(0.0f, target)) {
+      for (int64_t i = num_scored; i < split.num_items; ++i) rank += (!(*mask)[i] && i != sample.target) ? 1 : 0;
+    }
+    for (int k = 0; k < h; ++k) (*mask)[history[k]] = 0;
     result->full.Add(rank, sample.history);
   }
 }

@@ -14,6 +14,16 @@ int64_t PessimisticRank(float target, std::span<const float> others) {
   return rank;
 }
 
+uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n) {
+  // 2^64 mod n: the draws below it are the incomplete last block of n values, so rejecting them
+  // leaves every residue equally likely.
+  const uint64_t threshold = (0 - n) % n;
+  for (;;) {
+    const uint64_t x = rng();
+    if (x >= threshold) return x % n;
+  }
+}
+
 std::vector<store::NodeId> DrawNegatives(int64_t num_items, std::span<const store::NodeId> excluded,
                                          int count, uint64_t seed, uint64_t stream) {
   std::vector<store::NodeId> out;
@@ -21,10 +31,9 @@ std::vector<store::NodeId> DrawNegatives(int64_t num_items, std::span<const stor
   if (available <= 0) return out;
   count = static_cast<int>(std::min<int64_t>(count, available));
   std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + stream);
-  std::uniform_int_distribution<int64_t> pick(0, num_items - 1);
   out.reserve(count);
   while (static_cast<int>(out.size()) < count) {
-    auto item = static_cast<store::NodeId>(pick(rng));
+    auto item = static_cast<store::NodeId>(UniformBelow(rng, static_cast<uint64_t>(num_items)));
     if (std::binary_search(excluded.begin(), excluded.end(), item)) continue;
     if (std::find(out.begin(), out.end(), item) != out.end()) continue;
     out.push_back(item);

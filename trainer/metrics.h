@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <random>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,8 +30,15 @@ inline bool CountsAgainst(float score, float target) { return !(score < target);
 // Rank of `target` among `others`: how many count against it.
 int64_t PessimisticRank(float target, std::span<const float> others);
 
-// Draws `count` distinct items from [0, num_items) outside `excluded` (sorted). Deterministic in
-// (seed, stream). Returns fewer if not enough items exist.
+// A uniform draw from [0, n), n >= 1, that is the same with every standard library (unlike
+// std::uniform_int_distribution, whose algorithm each library chooses): the 64-bit outputs of
+// std::mt19937_64 (fixed by the standard) below 2^64 mod n are rejected, the rest taken mod n.
+uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n);
+
+// Draws `count` distinct items from [0, num_items) outside `excluded` (sorted): UniformBelow
+// draws from an std::mt19937_64 seeded with seed * 0x9E3779B97F4A7C15 + stream, skipping excluded
+// and repeated items, so the same arguments give the same negatives anywhere. Returns fewer if not
+// enough items exist.
 std::vector<store::NodeId> DrawNegatives(int64_t num_items, std::span<const store::NodeId> excluded,
                                          int count, uint64_t seed, uint64_t stream);
 

@@ -120,7 +120,9 @@ absl::StatusOr<EvalResult> EvaluateSasRec(SasRecNetwork& network, const Split& s
     }
     try {
       torch::Tensor seq = model::PackSequences(sequences, config).to(network.device());
-      torch::Tensor s = network.ScoreAll(network.RepresentUnchecked(seq)).to(torch::kCPU).contiguous();
+      torch::Tensor s = network.ScoreAll(network.RepresentUnchecked(seq));
+      // A model newer than the split (dgsr eval --force) knows items the split does not: not ranked.
+      s = s.narrow(1, 0, std::min<int64_t>(s.size(1), split.num_items)).to(torch::kCPU).contiguous();
       scores->assign(s.data_ptr<float>(), s.data_ptr<float>() + s.numel());
     } catch (const c10::Error& e) {
       return absl::InternalError(absl::StrCat("SASRec evaluation forward failed: ", e.what_without_backtrace()));
@@ -250,14 +252,9 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
   loop.checkpoint_dir = options.checkpoint_dir;
   loop.temp_prefix = "dgsr_sasrec_run_";
   loop.log_path = options.log_path;
-  ASSIGN_OR_RETURN(LoopResult r, RunTrainingLoop(task, loop));
   SasRecTrainResult result;
+  ASSIGN_OR_RETURN(static_cast<LoopResult&>(result), RunTrainingLoop(task, loop));
   result.network = task.TakeNetwork();
-  result.best_epoch = r.best_epoch;
-  result.valid = r.valid;
-  result.test = r.test;
-  result.train_seconds = r.train_seconds;
-  result.samples_per_second = r.samples_per_second;
   return result;
 }
 

@@ -34,6 +34,7 @@
 #include "model/sasrec_network.h"
 #include "trainer/evaluation.h"
 #include "trainer/split.h"
+#include "trainer/training_loop.h"
 
 namespace dgsr::trainer {
 
@@ -61,13 +62,9 @@ struct SasRecTrainOptions {
   model::SasRecNetwork* warm_start = nullptr;
 };
 
-struct SasRecTrainResult {
+// best_epoch, valid, test, train_seconds, samples_per_second (target positions): training_loop.h.
+struct SasRecTrainResult : LoopResult {
   std::unique_ptr<model::SasRecNetwork> network;  // The epoch chosen on validation.
-  int best_epoch = 0;            // 1-based
-  EvalResult valid;              // At best_epoch.
-  EvalResult test;               // Measured once, on the chosen checkpoint.
-  double train_seconds = 0;      // Optimisation only (validation excluded), over this run's epochs.
-  double samples_per_second = 0; // Target positions per second of train_seconds.
 };
 
 // InvalidArgument: invalid config, config.num_items != split.num_items, or no user with at least

@@ -134,7 +134,9 @@ absl::StatusOr<EvalResult> Evaluate(model::DgsrNetwork& network, const Split& sp
                     std::vector<float>* scores) -> absl::Status {
     Batch batch = MakeBatch(sampler, view, network.config(), chunk, &scratch, network.device());
     try {
-      torch::Tensor s = network.ScoreAll(network.RepresentUnchecked(batch.blocks)).to(torch::kCPU).contiguous();
+      torch::Tensor s = network.ScoreAll(network.RepresentUnchecked(batch.blocks));
+      // A model newer than the split (dgsr eval --force) knows items the split does not: not ranked.
+      s = s.narrow(1, 0, std::min<int64_t>(s.size(1), split.num_items)).to(torch::kCPU).contiguous();
       scores->assign(s.data_ptr<float>(), s.data_ptr<float>() + s.numel());
     } catch (const c10::Error& e) {
       return absl::InternalError(absl::StrCat("evaluation forward failed: ", e.what_without_backtrace()));
@@ -275,14 +277,9 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   loop.checkpoint_dir = options.checkpoint_dir;
   loop.temp_prefix = "dgsr_run_";
   loop.log_path = options.log_path;
-  ASSIGN_OR_RETURN(LoopResult r, RunTrainingLoop(task, loop));
   TrainResult result;
+  ASSIGN_OR_RETURN(static_cast<LoopResult&>(result), RunTrainingLoop(task, loop));
   result.network = task.TakeNetwork();
-  result.best_epoch = r.best_epoch;
-  result.valid = r.valid;
-  result.test = r.test;
-  result.train_seconds = r.train_seconds;
-  result.samples_per_second = r.samples_per_second;
   result.sampling_seconds = task.sampling_seconds();
   result.wait_seconds = task.wait_seconds();
   return result;

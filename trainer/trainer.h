@@ -22,6 +22,7 @@
 #include "model/dgsr_network.h"
 #include "trainer/evaluation.h"
 #include "trainer/split.h"
+#include "trainer/training_loop.h"
 
 namespace dgsr::trainer {
 
@@ -48,13 +49,9 @@ struct TrainOptions {
   model::DgsrNetwork* warm_start = nullptr;
 };
 
-struct TrainResult {
+// best_epoch, valid, test, train_seconds, samples_per_second: trainer/training_loop.h.
+struct TrainResult : LoopResult {
   std::unique_ptr<model::DgsrNetwork> network;  // The epoch chosen on validation.
-  int best_epoch = 0;
-  EvalResult valid;              // At best_epoch.
-  EvalResult test;               // Measured once, on the chosen checkpoint.
-  double train_seconds = 0;
-  double samples_per_second = 0;
   double sampling_seconds = 0;   // Worker time spent building blocks (overlaps training).
   double wait_seconds = 0;       // Training-loop time spent waiting for a batch.
 };

@@ -149,6 +149,11 @@ failed=$(grep -c failed "$T/client.calls" 2>/dev/null || true)
   fail "client during retraining: $calls calls, ${failed:-0} failed: $(grep -m3 -i error "$T/client.log")"
 grep -q "model default v1" "$T/client.log" && grep -q "model default v3" "$T/client.log" &&
   ok "the client was answered by version 1, then version 3" || fail "client versions: $(grep -o 'v[0-9]' "$T/client.log" | sort | uniq -c)"
+first_snap=$(ls -d "$T/store.snapshots"/* | sort | head -1)
+expect_error "eval of version 3 on a snapshot older than the one it was trained on" "newer than this one" \
+  "$DGSR" eval --artifact="$T/models/3" --snapshot="$first_snap" --max_eval_samples=20 --full_ranking=0
+"$DGSR" eval --artifact="$T/models/3" --snapshot="$first_snap" --max_eval_samples=20 --full_ranking=0 --force \
+  >/dev/null 2>&1 && ok "... and with --force it runs" || fail "eval --force on an older snapshot"
 lists() { sed -n 's/^  recommended: //p' <<<"$1"; }
 for who in u1 fresh1; do
   was=$(lists "$(grep -A1 "^user $who " <<<"$before")")
