@@ -241,17 +241,7 @@ absl::StatusOr<SasRecTrainResult> TrainSasRec(const SasRecConfig& config, const 
   if (options.blas_threads > 0) SetBlasThreads(options.blas_threads);
   model::ConfigureTorchRuntime(options.torch_threads);
   SasRecTask task(config, split, options, std::move(sequences));
-  LoopOptions loop;
-  loop.model = "sasrec";
-  loop.epochs = options.epochs;
-  loop.patience = options.patience;
-  loop.lr_decay = options.lr_decay;
-  loop.learning_rate = config.learning_rate;
-  loop.seed = options.seed;
-  loop.eval_seed = options.eval.seed;
-  loop.checkpoint_dir = options.checkpoint_dir;
-  loop.temp_prefix = "dgsr_sasrec_run_";
-  loop.log_path = options.log_path;
+  const LoopOptions loop = MakeLoopOptions(options, config.learning_rate, "sasrec", "dgsr_sasrec_run_");
   SasRecTrainResult result;
   ASSIGN_OR_RETURN(static_cast<LoopResult&>(result), RunTrainingLoop(task, loop));
   result.network = task.TakeNetwork();

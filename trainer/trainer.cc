@@ -267,16 +267,7 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   }
   model::ConfigureTorchRuntime(options.torch_threads);
   DgsrTask task(config, split, options);
-  LoopOptions loop;
-  loop.epochs = options.epochs;
-  loop.patience = options.patience;
-  loop.lr_decay = options.lr_decay;
-  loop.learning_rate = config.learning_rate;
-  loop.seed = options.seed;
-  loop.eval_seed = options.eval.seed;
-  loop.checkpoint_dir = options.checkpoint_dir;
-  loop.temp_prefix = "dgsr_run_";
-  loop.log_path = options.log_path;
+  const LoopOptions loop = MakeLoopOptions(options, config.learning_rate, "", "dgsr_run_");
   TrainResult result;
   ASSIGN_OR_RETURN(static_cast<LoopResult&>(result), RunTrainingLoop(task, loop));
   result.network = task.TakeNetwork();

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -72,6 +73,23 @@ struct LoopResult {
   double train_seconds = 0;      // Optimisation only (validation excluded), over this run's epochs.
   double samples_per_second = 0; // Training samples per second of train_seconds.
 };
+
+// The loop's options from a trainer's (TrainOptions, SasRecTrainOptions: the same field names).
+template <typename TrainerOptions>
+LoopOptions MakeLoopOptions(const TrainerOptions& o, double learning_rate, std::string model, std::string temp_prefix) {
+  LoopOptions loop;
+  loop.model = std::move(model);
+  loop.epochs = o.epochs;
+  loop.patience = o.patience;
+  loop.lr_decay = o.lr_decay;
+  loop.learning_rate = learning_rate;
+  loop.seed = o.seed;
+  loop.eval_seed = o.eval.seed;
+  loop.checkpoint_dir = o.checkpoint_dir;
+  loop.temp_prefix = std::move(temp_prefix);
+  loop.log_path = o.log_path;
+  return loop;
+}
 
 // Runs (or, from options.checkpoint_dir, resumes) training until options.epochs or early
 // stopping, then leaves the best epoch's network in `task`. InvalidArgument for a bad lr_decay;
