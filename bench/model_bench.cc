@@ -80,7 +80,7 @@ std::vector<model::SampleRequest> Requests(const std::vector<trainer::Sample>& s
   std::vector<model::SampleRequest> out;
   for (size_t k = 0; k < count; ++k) {
     const auto& s = samples[rng() % samples.size()];
-    out.push_back({s.user, s.before});
+    out.push_back({s.user, s.before, s.ties});
   }
   return out;
 }
@@ -299,7 +299,7 @@ int RunModelBench(const std::vector<std::string>&) {
       std::vector<int64_t> targets;
       for (int k = 0; k < config->batch_size; ++k) {
         const auto& smp = split.train[rng() % split.train.size()];
-        reqs.push_back({smp.user, smp.before});
+        reqs.push_back({smp.user, smp.before, smp.ties});
         targets.push_back(smp.target);
       }
       auto a = Clock::now();

@@ -18,8 +18,11 @@ ABSL_FLAG(std::string, input, "", "dataset file to import");
 ABSL_FLAG(int, kcore, 5,
           "iterated k-core filter (paper default 5; 0 disables). DGSR's Games and CDs are the raw "
           "sasrec/hgn files: use --kcore=0 to reproduce the paper's counts");
-ABSL_FLAG(std::string, time_refinement, "authors",
-          "tie breaking within a user: authors (DGSR refine_time, growing gap), plus_one, none");
+ABSL_FLAG(std::string, time_refinement, "none",
+          "none: same-time events keep their times and file order (a user's own earlier ones stay in "
+          "its history; other users' stay hidden); authors (DGSR refine_time) or plus_one: move a "
+          "user's tied events later, which orders other users' same-time events before them (the "
+          "authors' leak; for reproducing their preprocessing only)");
 ABSL_FLAG(bool, skip_bad_lines, false, "skip malformed lines (and report how many) instead of failing");
 ABSL_FLAG(double, hold_out_fraction, 0,
           "hold out about this fraction of the latest events (cut at one time, after filtering and "

@@ -22,9 +22,10 @@ int RunBench(const std::vector<std::string>& args);  // cmd_bench.cc
 const std::vector<Subcommand>& AllSubcommands() {
   static const auto* commands = new std::vector<Subcommand>{
       {"import", "import a real dataset file into a graph store",
-       "dgsr import --store=DIR --format=FORMAT --input=FILE [--kcore=5] [--time_refinement=authors]\n"
+       "dgsr import --store=DIR --format=FORMAT --input=FILE [--kcore=5] [--time_refinement=none]\n"
        "Parses and validates the whole file first (a bad line fails with file:line and nothing is\n"
-       "written), applies the iterated k-core and the time refinement, then ingests in time order.\n"
+       "written), applies the iterated k-core (and a time refinement if asked for), then ingests in\n"
+       "time order; same-time events keep their file order.\n"
        "Order-only formats (sasrec, hgn) get time = position in the user's sequence. DGSR's Games\n"
        "and CDs are the raw files: use --kcore=0. Re-running an import adds nothing.\n"
        "--hold_out_fraction=0.1 --hold_out_file=F imports the earliest ~90% (cut at one time) and\n"

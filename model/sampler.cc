@@ -106,6 +106,8 @@ struct SubgraphSampler::Local {
   // Authors' variant: candidate users of the current round with their latest edge time.
   std::vector<std::pair<Timestamp, NodeId>> candidates;
   std::vector<uint8_t> dropped;  // per user row
+  // The anchor's visible edges at exactly the request's time (its tied earlier events): items.
+  std::vector<NodeId> tied_items;
 };
 
 int64_t Blocks::num_edges() const {
@@ -134,7 +136,7 @@ SubgraphSampler::~SubgraphSampler() = default;
 
 TimeWindow SubgraphSampler::WindowFor(const store::TemporalGraph::ReadView& graph,
                                       const SampleRequest& request) const {
-  TimeWindow window{store::kMinTime, request.before};
+  TimeWindow window{store::kMinTime, request.before, request.ties};
   if (config_.sampler_variant == SamplerVariant::kAuthors) {
     // start = t_0 if u has at most n items before t, else the time of its (n+1)-th most recent.
     const int n = config_.max_neighbors + 1;
@@ -146,13 +148,34 @@ TimeWindow SubgraphSampler::WindowFor(const store::TemporalGraph::ReadView& grap
   return window;
 }
 
+int SubgraphSampler::AppendTiedAnchorEdges(NodeId item, const SampleRequest& request, int count,
+                                           Local* local) const {
+  const int n = config_.max_neighbors;
+  const int extra = std::min<int>(
+      n, static_cast<int>(std::count(local->tied_items.begin(), local->tied_items.end(), item)));
+  if (extra == 0) return count;
+  // The item's n most recent users are its last n edges before t, then the anchor's tied ones.
+  const int keep = std::min(count, n - extra);
+  NodeId* ids = local->buf_ids.data();
+  Timestamp* times = local->buf_times.data();
+  std::memmove(ids, ids + (count - keep), keep * sizeof(NodeId));
+  std::memmove(times, times + (count - keep), keep * sizeof(Timestamp));
+  std::fill(ids + keep, ids + keep + extra, request.user);
+  std::fill(times + keep, times + keep + extra, request.before);
+  return keep + extra;
+}
+
 void SubgraphSampler::SampleOne(const store::TemporalGraph::ReadView& graph,
                                 const SampleRequest& request, Local* local) {
   const int n = config_.max_neighbors;
   const int max_hop = 2 * config_.sampler_order - 1;
   const int horizon = mode_ == Mode::kFull ? max_hop : std::min(config_.BlockDepth(), max_hop);
   const bool authors = config_.sampler_variant == SamplerVariant::kAuthors;
-  const TimeWindow window = WindowFor(graph, request);
+  const TimeWindow own_window = WindowFor(graph, request);
+  const TimeWindow window{own_window.begin, own_window.end, 0};  // Everyone else's edges.
+  local->tied_items.resize(std::max(request.ties, 0));
+  local->tied_items.resize(graph.RecentItems(request.user, {request.before, request.before, request.ties},
+                                             request.ties, local->tied_items.data(), nullptr));
 
   NodeSet& users = local->users;
   NodeSet& items = local->items;
@@ -175,10 +198,13 @@ void SubgraphSampler::SampleOne(const store::TemporalGraph::ReadView& graph,
     for (size_t row = frontier_begin; row < frontier_end; ++row) {
       if (from_users && local->dropped[row]) continue;
       int count = from_users
-                      ? graph.RecentItems(src.ids[row], window, n, local->buf_ids.data(),
-                                          local->buf_times.data())
+                      ? graph.RecentItems(src.ids[row], row == 0 ? own_window : window, n,
+                                          local->buf_ids.data(), local->buf_times.data())
                       : graph.RecentUsers(src.ids[row], window, n, local->buf_ids.data(),
                                           local->buf_times.data());
+      if (!from_users && !local->tied_items.empty()) {
+        count = AppendTiedAnchorEdges(src.ids[row], request, count, local);
+      }
       src.nbr_begin[row] = static_cast<int32_t>(src.edges.size());
       src.nbr_len[row] = count;
       for (int k = 0; k < count; ++k) {

@@ -13,7 +13,11 @@
 //            at most n new users: the n most recent by their latest edge to the frontier (ties:
 //            smaller id). Users not kept stay in the sub-graph as leaves (no neighbour list).
 //            The authors' code keeps the n largest ids instead; we do not copy that quirk.
-// No edge at or after t is ever visible.
+// No edge after t is ever visible, and of the edges at t only the anchor's own earlier ones:
+// events tied with the predicted one (same second, or same day in day-resolution data) keep the
+// anchor's own order (SampleRequest::ties: its first `ties` edges at t are its history, in its
+// item list and in those items' user lists), while other users' edges at t stay hidden: their
+// order relative to the predicted event is unknown, and one of them may be the very target.
 //
 // Blocks. Only nodes within D = config.BlockDepth() hops of u can affect u's final vector
 // (L layers; L+1 with the last-item option). Mode::kPruned samples just those, and layer l
@@ -38,7 +42,9 @@ namespace dgsr::model {
 
 struct SampleRequest {
   store::NodeId user;
-  store::Timestamp before;  // Predict the interaction at this time: edges at or after it are hidden.
+  store::Timestamp before;  // Predict the interaction at this time: edges at or after it are hidden,
+  int32_t ties = 0;         // except the user's own first `ties` edges at `before` (earlier events
+                            // of the same time in its sequence; trainer::Sample::ties).
 };
 
 // A batch of sampled sub-graphs as flat arrays (row-major), ready to become tensors.
@@ -73,7 +79,8 @@ class SubgraphSampler {
   void SampleBatch(const store::TemporalGraph::ReadView& graph,
                    std::span<const SampleRequest> requests, Blocks* out);
 
-  // The time window the variant uses for a request (exposed for tests).
+  // The time window the variant uses for the request's user (exposed for tests); other users'
+  // and every item's edges are read in the same window without its ties.
   store::TimeWindow WindowFor(const store::TemporalGraph::ReadView& graph,
                               const SampleRequest& request) const;
 
@@ -81,6 +88,10 @@ class SubgraphSampler {
   struct Local;  // Per-sample scratch (sampler.cc).
   void SampleOne(const store::TemporalGraph::ReadView& graph, const SampleRequest& request,
                  Local* local);
+  // Adds the anchor's tied edges to `item` (if any) as the newest of the item's `count` users in
+  // local's buffers, keeping the last n. Returns the new count.
+  int AppendTiedAnchorEdges(store::NodeId item, const SampleRequest& request, int count,
+                            Local* local) const;
 
   DgsrConfig config_;
   Mode mode_;

@@ -57,7 +57,7 @@ class DgsrScoringModel : public ScoringModel {
                                           std::span<const ScoringQuery> queries) const override {
     std::vector<SampleRequest> samples;
     samples.reserve(queries.size());
-    for (const ScoringQuery& q : queries) samples.push_back({q.user, q.before});
+    for (const ScoringQuery& q : queries) samples.push_back({q.user, q.before, q.ties});
     auto inputs = std::make_unique<DgsrInputs>();
     SubgraphSampler sampler(net_->config(), SubgraphSampler::Mode::kPruned);
     sampler.SampleBatch(graph, samples, &inputs->blocks);
@@ -111,7 +111,7 @@ class SasRecScoringModel : public ScoringModel {
     const int max_len = net_->config().max_len;
     std::vector<store::NodeId> items(max_len);
     for (const ScoringQuery& q : queries) {
-      const int n = graph.RecentItems(q.user, {store::kMinTime, q.before}, max_len, items.data(), nullptr);
+      const int n = graph.RecentItems(q.user, {store::kMinTime, q.before, q.ties}, max_len, items.data(), nullptr);
       inputs->sequences.emplace_back(items.begin(), items.begin() + n);
     }
     return inputs;

@@ -55,10 +55,12 @@ std::string_view NetworkName(NetworkKind kind);
 // InvalidArgument (a TorchScript file of neither kind).
 [[nodiscard]] absl::StatusOr<NetworkKind> ArtifactNetwork(const std::string& path);
 
-// One scoring query: the user, and the time whose interaction is predicted.
+// One scoring query: the user, and the time whose interaction is predicted (with the number of
+// the user's own events at that time that precede it: SampleRequest::ties).
 struct ScoringQuery {
   store::NodeId user = 0;
   store::Timestamp before = store::kMaxTime;
+  int32_t ties = 0;
 };
 
 // Model inputs gathered from the graph for a batch of queries; opaque outside the model.

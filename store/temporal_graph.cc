@@ -100,9 +100,11 @@ class Adjacency {
   }
 
   int Recent(NodeId v, TimeWindow w, int n, NodeId* ids, Timestamp* times) const {
-    if (n <= 0 || v >= num_nodes_ || w.begin >= w.end) return 0;
-    Slice a = Window(CsrSlice(v), w, n);
-    Slice b = Window(TailSlice(v), w, n);
+    if (n <= 0 || v >= num_nodes_ || w.begin > w.end || (w.begin == w.end && w.ties <= 0)) return 0;
+    // Tied edges at w.end: the CSR's were added before the tail's, so they come first.
+    int32_t ties = w.ties;
+    Slice a = Window(CsrSlice(v), w, n, &ties);
+    Slice b = Window(TailSlice(v), w, n, &ties);
     size_t k = std::min<size_t>(static_cast<size_t>(n), a.size + b.size);
     if (b.size == 0) {
       const size_t from = a.size - k;
@@ -179,11 +181,17 @@ class Adjacency {
     return {tail.ids.data(), tail.times.data(), tail.ids.size()};
   }
 
-  // The part of `s` inside `w`, cut to its last `n` edges (all a query can use).
-  static Slice Window(Slice s, TimeWindow w, int n) {
+  // The part of `s` inside `w`, cut to its last `n` edges (all a query can use). Of the edges
+  // at time w.end it keeps the first `*ties` and takes their number off `*ties`.
+  static Slice Window(Slice s, TimeWindow w, int n, int32_t* ties) {
     if (s.size == 0) return s;
     const Timestamp* end = s.times + s.size;
     const Timestamp* hi = end[-1] < w.end ? end : std::lower_bound(s.times, end, w.end);
+    if (*ties > 0 && hi != end && *hi == w.end) {
+      const auto tied = std::min<int64_t>(*ties, std::upper_bound(hi, end, w.end) - hi);
+      hi += tied;
+      *ties -= static_cast<int32_t>(tied);
+    }
     const Timestamp* floor = hi - s.times > n ? hi - n : s.times;
     const Timestamp* lo =
         w.begin == kMinTime || *floor >= w.begin ? floor : std::lower_bound(floor, hi, w.begin);

@@ -12,6 +12,12 @@
 // equal times keep insertion order. A late edge (older than the node's newest) is inserted in
 // order. Tails are merged into the CSR when they grow past a fraction of it.
 //
+// Ties. Events of the same time keep the order they were added in (for a user: its sequence
+// order, e.g. a dataset's file order). "Before t" means strictly earlier, so a query at t sees
+// none of the edges at t, of any user, unless its window asks for the first `ties` of them
+// (TimeWindow::ties): that is how a user's own earlier events of the same second or day stay
+// in its history while other users' events of that time stay hidden (model/sampler.h).
+//
 // Usage:
 //   TemporalGraph graph;
 //   graph.Add(interactions);                          // one writer
@@ -53,10 +59,12 @@ struct Interaction {
   Timestamp time;
 };
 
-// A half-open time window [begin, end). Queries only ever see edges with begin <= time < end.
+// A half-open time window [begin, end). Queries see the edges with begin <= time < end and, of
+// a node's edges with time == end, the first `ties` (in the order they were added).
 struct TimeWindow {
   Timestamp begin = kMinTime;
   Timestamp end = kMaxTime;
+  int32_t ties = 0;
 };
 
 namespace internal {
@@ -89,8 +97,8 @@ class TemporalGraph {
     NodeId num_items() const;
     int64_t num_interactions() const;
 
-    // The at most `n` most recent items of `user` with time in `window` (strictly before
-    // window.end), written oldest first to `items`/`times` (either may be null). Returns the count.
+    // The at most `n` most recent items of `user` in `window` (strictly before window.end,
+    // plus window.ties tied edges at window.end), written oldest first to `items`/`times` (either may be null). Returns the count.
     // Unknown ids have no neighbours.
     int RecentItems(NodeId user, TimeWindow window, int n, NodeId* items, Timestamp* times) const;
     // The same for the users of `item`.

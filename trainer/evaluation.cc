@@ -37,8 +37,8 @@ void RankRows(const Split& split, std::span<const Sample> samples, size_t first_
     for (store::NodeId n : negatives) negative_scores.push_back(n < num_scored ? row[n] : 0.0f);
     result->sampled.Add(PessimisticRank(target, negative_scores), sample.history);
     if (!options.full_ranking) continue;
-    history.resize(view.UserDegree(sample.user, sample.before));
-    int h = view.RecentItems(sample.user, {store::kMinTime, sample.before},
+    history.resize(sample.history);
+    int h = view.RecentItems(sample.user, {store::kMinTime, sample.before, sample.ties},
                              static_cast<int>(history.size()), history.data(), nullptr);
     for (int k = 0; k < h; ++k) (*mask)[history[k]] = 1;
     int64_t rank = 0;

@@ -114,7 +114,7 @@ absl::StatusOr<EvalResult> EvaluateSasRec(SasRecNetwork& network, const Split& s
                     std::vector<float>* scores) -> absl::Status {
     sequences.resize(chunk.size());
     for (size_t k = 0; k < chunk.size(); ++k) {
-      const int n = view.RecentItems(chunk[k].user, {store::kMinTime, chunk[k].before}, config.max_len,
+      const int n = view.RecentItems(chunk[k].user, {store::kMinTime, chunk[k].before, chunk[k].ties}, config.max_len,
                                      recent.data(), nullptr);
       sequences[k].assign(recent.begin(), recent.begin() + n);
     }

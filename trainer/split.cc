@@ -24,11 +24,14 @@ absl::StatusOr<Split> BuildSplit(const store::TemporalGraph& graph) {
       if (j < len - 1 || len < 2) valid_edges.push_back(e);
       if (j < len - 2 || len < 2 || (len == 2 && j == 0)) train_edges.push_back(e);
     }
-    if (len >= 2) split.test.push_back({u, times[len - 1], items[len - 1], static_cast<int32_t>(len - 1)});
-    if (len >= 3) split.valid.push_back({u, times[len - 2], items[len - 2], static_cast<int32_t>(len - 2)});
-    for (int64_t j = 1; j <= len - 3; ++j) {
-      split.train.push_back({u, times[j], items[j], static_cast<int32_t>(j)});
-    }
+    auto sample = [&](int64_t j) {
+      int64_t first_tied = j;
+      while (first_tied > 0 && times[first_tied - 1] == times[j]) --first_tied;
+      return Sample{u, times[j], items[j], static_cast<int32_t>(j), static_cast<int32_t>(j - first_tied)};
+    };
+    if (len >= 2) split.test.push_back(sample(len - 1));
+    if (len >= 3) split.valid.push_back(sample(len - 2));
+    for (int64_t j = 1; j <= len - 3; ++j) split.train.push_back(sample(j));
     auto& seen = split.user_items[u];
     seen.assign(items.begin(), items.end());
     std::sort(seen.begin(), seen.end());

@@ -41,7 +41,7 @@ Batch MakeBatch(SubgraphSampler& sampler, const store::TemporalGraph::ReadView& 
   std::vector<int64_t> targets;
   requests.reserve(samples.size());
   for (const Sample& s : samples) {
-    requests.push_back({s.user, s.before});
+    requests.push_back({s.user, s.before, s.ties});
     targets.push_back(s.target);
   }
   sampler.SampleBatch(view, requests, scratch);

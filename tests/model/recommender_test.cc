@@ -56,13 +56,14 @@ std::vector<std::unique_ptr<ScoringModel>> BothModels() {
   return models;
 }
 
-// The model's scores over the whole catalogue for one user as of a time.
+// The model's scores over the whole catalogue for one user as of a time (and its own first `ties`
+// events at that time).
 std::vector<float> AllScores(const ScoringModel& model, const store::TemporalGraph& graph, NodeId user,
-                             store::Timestamp as_of) {
+                             store::Timestamp as_of, int32_t ties = 0) {
   std::unique_ptr<PreparedInputs> in;
   {
     auto view = graph.Read();
-    std::vector<ScoringQuery> q{{user, as_of}};
+    std::vector<ScoringQuery> q{{user, as_of, ties}};
     in = model.Prepare(view, q);
   }
   auto rep = model.Represent(*in);
@@ -166,6 +167,35 @@ TEST(RecommenderTest, UnknownUsersAndNewItemsAreHandledAsDocumented) {
     lists = rec.Recommend(*graph, std::span(&r, 1));
     ASSERT_TRUE(lists.ok());
     EXPECT_TRUE((*lists)[0].empty());
+  }
+}
+
+// Same-day events: the user's own earlier ones are its history, other users' ones reach no score.
+TEST(ScoringModelTest, OtherUsersTiedEventsNeverReachAScoreAndTheUsersOwnDo) {
+  // User 0's day 10: items 2 and 3, then the predicted event (ties = 2).
+  const std::vector<Interaction> base{{0, 0, 1}, {0, 1, 2}, {1, 1, 1}, {1, 4, 3}, {0, 2, 10}, {0, 3, 10}};
+  auto with = [&](std::vector<Interaction> extra) {
+    std::vector<Interaction> all = base;
+    all.insert(all.end(), extra.begin(), extra.end());
+    return store::TemporalGraph::Build(all, 12, 9);
+  };
+  auto plain = with({});
+  // User 2 on the same day, on the user's items and on others (one of them could be the target).
+  auto tied_others = with({{2, 5, 10}, {2, 2, 10}, {2, 1, 10}, {2, 3, 10}});
+  auto earlier_others = with({{2, 5, 9}, {2, 2, 9}, {2, 1, 9}, {2, 3, 9}});
+  // The user's own tied events moved strictly earlier: the same history in the same order.
+  auto untied = store::TemporalGraph::Build(
+      std::vector<Interaction>{{0, 0, 1}, {0, 1, 2}, {1, 1, 1}, {1, 4, 3}, {0, 2, 8}, {0, 3, 9}}, 12, 9);
+  for (const auto& model : BothModels()) {
+    SCOPED_TRACE(std::string(NetworkName(model->network())));
+    const std::vector<float> scores = AllScores(*model, *plain, 0, 10, 2);
+    EXPECT_EQ(AllScores(*model, *tied_others, 0, 10, 2), scores);
+    EXPECT_EQ(AllScores(*model, *untied, 0, 10), scores);
+    EXPECT_NE(AllScores(*model, *plain, 0, 10, 0), scores);  // Without its own tied history.
+    if (model->network() == NetworkKind::kDgsr) {
+      // The same edges one day earlier are collaborative signal: the score moves.
+      EXPECT_NE(AllScores(*model, *earlier_others, 0, 10, 2), scores);
+    }
   }
 }
 

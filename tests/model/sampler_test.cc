@@ -49,11 +49,25 @@ struct Reference {
   std::map<NodeId, std::vector<NodeId>> user_list, item_list;  // expanded nodes only
 };
 
+// The graph a request sees: every edge strictly before its time, and the anchor's own first
+// `ties` edges at its time (in insertion order); other users' edges at that time are hidden.
+RandomGraph Visible(const RandomGraph& g, const SampleRequest& req) {
+  RandomGraph out{{}, g.users, g.items};
+  int ties = req.ties;
+  for (const Interaction& e : g.edges) {
+    if (e.time < req.before || (e.user == req.user && e.time == req.before && ties-- > 0)) out.edges.push_back(e);
+  }
+  return out;
+}
+
 // Literal reading of the sampler's documented definition.
-Reference Bfs(const RandomGraph& g, const DgsrConfig& c, NodeId user, Timestamp before, int horizon) {
+Reference Bfs(const RandomGraph& all, const DgsrConfig& c, const SampleRequest& req, int horizon) {
+  const RandomGraph g = Visible(all, req);
+  const NodeId user = req.user;
   Reference ref;
-  TimeWindow w{store::kMinTime, before};
+  TimeWindow w;  // Everything in `g` is visible...
   if (c.sampler_variant == SamplerVariant::kAuthors) {
+    // ...from the time of the anchor's (n+1)-th most recent edge on, in the authors' variant.
     auto seq = Recent(g, true, user, w, c.max_neighbors + 1);
     if (!seq.empty()) w.begin = seq.front().second;
   }
@@ -96,7 +110,7 @@ void ExpectMatches(const RandomGraph& g, const DgsrConfig& c, SubgraphSampler::M
                    const SampleRequest& req, const Blocks& b) {
   const int max_hop = 2 * c.sampler_order - 1;
   const int horizon = mode == SubgraphSampler::Mode::kFull ? max_hop : std::min(c.BlockDepth(), max_hop);
-  Reference ref = Bfs(g, c, req.user, req.before, horizon);
+  Reference ref = Bfs(g, c, req, horizon);
   ASSERT_EQ(b.num_anchors, 1);
   ASSERT_EQ(b.user_ids[0], req.user);
   std::set<NodeId> users(b.user_ids.begin(), b.user_ids.end()), items(b.item_ids.begin(), b.item_ids.end());
@@ -143,7 +157,7 @@ class SamplerReferenceTest : public ::testing::TestWithParam<Case> {};
 TEST_P(SamplerReferenceTest, MatchesBruteForceInBothModes) {
   const Case& k = GetParam();
   for (uint32_t seed = 1; seed <= 3; ++seed) {
-    RandomGraph g = MakeGraph(seed, 40, 30, 600, 100);
+    RandomGraph g = MakeGraph(seed, 40, 30, 600, seed == 3 ? 12 : 100);  // seed 3: ties everywhere
     auto graph = store::TemporalGraph::Build(g.edges, g.users, g.items);
     auto view = graph->Read();
     DgsrConfig c;
@@ -159,6 +173,15 @@ TEST_P(SamplerReferenceTest, MatchesBruteForceInBothModes) {
       std::mt19937 rng(seed);
       for (int q = 0; q < 25; ++q) {
         SampleRequest req{static_cast<NodeId>(rng() % g.users), static_cast<Timestamp>(rng() % 110)};
+        if (q % 2 == 1) {
+          // At the time of one of the user's edges, with some of its tied edges as history.
+          std::vector<Timestamp> own;
+          for (const Interaction& e : g.edges) {
+            if (e.user == req.user) own.push_back(e.time);
+          }
+          if (!own.empty()) req.before = own[rng() % own.size()];
+          req.ties = static_cast<int32_t>(rng() % (1 + std::count(own.begin(), own.end(), req.before)));
+        }
         Blocks b;
         sampler.SampleBatch(view, std::span(&req, 1), &b);
         ExpectMatches(g, c, mode, req, b);
@@ -233,6 +256,55 @@ TEST(SamplerTest, NothingAtOrAfterTheRequestTimeIsVisible) {
   EXPECT_EQ(b.item_ids, (std::vector<int64_t>{0}));  // item 1 (t=20) is not visible
   EXPECT_EQ(b.user_ids, (std::vector<int64_t>{0}));  // user 1 touched item 0 only at t=30
   EXPECT_EQ(b.last_item, (std::vector<int64_t>{0}));
+}
+
+// Events of the same day: the anchor's own earlier ones are history (in its list and in those
+// items' lists); other users' events of that day are hidden, even the one that took the target.
+TEST(SamplerTest, TiedEventsOfOtherUsersAreHiddenAndTheAnchorsOwnAreKept) {
+  std::vector<Interaction> edges{
+      {0, 0, 5},  {1, 4, 3},  {1, 1, 4},                // before day 10
+      {0, 1, 10}, {1, 2, 10}, {0, 2, 10}, {1, 3, 10},   // day 10: users 0 and 1, interleaved
+      {0, 3, 10}};                                       // user 0's third event of day 10: target
+  auto graph = store::TemporalGraph::Build(edges, 2, 5);
+  auto view = graph->Read();
+  DgsrConfig c;
+  c.num_users = 2;
+  c.num_items = 5;
+  c.sampler_order = 2;
+  c.max_neighbors = 2;
+  SubgraphSampler sampler(c, SubgraphSampler::Mode::kFull);
+  auto neighbours = [](const Blocks& b, bool user_row, int64_t row) {
+    std::vector<int64_t> out;
+    const int64_t width = user_row ? b.user_width : b.item_width;
+    const int64_t len = user_row ? b.user_len[row] : b.item_len[row];
+    for (int64_t k = 0; k < len; ++k) {
+      const int64_t r = (user_row ? b.user_nbr : b.item_nbr)[row * width + k];
+      out.push_back(user_row ? b.item_ids[r] : b.user_ids[r]);
+    }
+    return out;
+  };
+  auto row_of = [](const std::vector<int64_t>& ids, int64_t id) {
+    return std::find(ids.begin(), ids.end(), id) - ids.begin();
+  };
+
+  SampleRequest req{0, 10, 2};  // Predict item 3 after items 1 and 2 of the same day.
+  Blocks b;
+  sampler.SampleBatch(view, std::span(&req, 1), &b);
+  EXPECT_EQ(neighbours(b, true, 0), (std::vector<int64_t>{1, 2}));  // n = 2 most recent: both tied
+  // Item 2: user 1 took it on day 10 too; only the anchor's edge is visible.
+  EXPECT_EQ(neighbours(b, false, row_of(b.item_ids, 2)), (std::vector<int64_t>{0}));
+  // Item 1: user 1's day-4 edge is visible, then the anchor's tied one.
+  EXPECT_EQ(neighbours(b, false, row_of(b.item_ids, 1)), (std::vector<int64_t>{1, 0}));
+  // User 1 (hop 2) shows its history before day 10 only: not items 2 or 3 (the target).
+  ASSERT_LT(row_of(b.user_ids, 1), static_cast<int64_t>(b.user_len.size()));
+  EXPECT_EQ(neighbours(b, true, row_of(b.user_ids, 1)), (std::vector<int64_t>{4, 1}));
+  EXPECT_EQ(std::count(b.item_ids.begin(), b.item_ids.end(), 3), 0);
+  EXPECT_EQ(b.item_ids[b.last_item[0]], 2);
+
+  req.ties = 0;  // The first event of the day: nothing of day 10 at all.
+  sampler.SampleBatch(view, std::span(&req, 1), &b);
+  EXPECT_EQ(b.item_ids, (std::vector<int64_t>{0}));
+  EXPECT_EQ(b.user_ids, (std::vector<int64_t>{0}));
 }
 
 TEST(SamplerTest, BatchRowsAreOrderedByHopWithNestedLayerPrefixes) {

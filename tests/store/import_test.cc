@@ -141,8 +141,20 @@ std::vector<Timestamp> Times(const std::vector<RawInteraction>& events) {
   return t;
 }
 
+TEST(ImportTest, ByDefaultTiesKeepTheirTimesAndFileOrder) {
+  const ImportOptions o = Opts(ImportFormat::kUserItemTime, 0);
+  EXPECT_EQ(o.time_refinement, TimeRefinement::kNone);
+  ImportStats stats;
+  const auto events = ReadText("u c 5\nv x 5\nu a 5\nu b 4\n", o, &stats);
+  std::vector<std::string> got;
+  for (const auto& e : events) got.push_back(e.user + e.item + ":" + std::to_string(e.time));
+  EXPECT_EQ(got, (std::vector<std::string>{"ub:4", "uc:5", "vx:5", "ua:5"}));
+  EXPECT_EQ(stats.times_refined, 0);
+}
+
 TEST(ImportTest, AuthorsTimeRefinementAddsAGrowingGapPerCollision) {
   ImportOptions o = Opts(ImportFormat::kUserItemTime, 0);
+  o.time_refinement = TimeRefinement::kAuthors;
   EXPECT_EQ(Times(ReadText("u\ta\t5\nu\tb\t5\nu\tc\t5\n", o)), (std::vector<Timestamp>{5, 6, 7}));
   // The gap keeps growing within the user: 10,10,10,11 -> 10,11,12,14.
   EXPECT_EQ(Times(ReadText("u a 10\nu b 10\nu c 10\nu d 11\n", o)),
@@ -156,6 +168,7 @@ TEST(ImportTest, AuthorsTimeRefinementAddsAGrowingGapPerCollision) {
 
 TEST(ImportTest, RefinementIsPerUserAndOutputIsOrderedByTimeThenFile) {
   ImportOptions o = Opts(ImportFormat::kUserItemTime, 0);
+  o.time_refinement = TimeRefinement::kAuthors;
   // Input out of time order; v's times are independent of u's gaps.
   const auto events = ReadText("u a 7\nv x 7\nu b 5\nu c 5\nv y 7\n", o);
   std::vector<std::string> got;

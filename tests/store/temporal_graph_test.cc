@@ -32,8 +32,9 @@ std::vector<Edge> Neighbours(const std::vector<Interaction>& log, size_t prefix,
 
 std::vector<Edge> ExpectedRecent(const std::vector<Edge>& all, TimeWindow w, int n) {
   std::vector<Edge> in;
+  int tied = 0;  // Edges at w.end taken so far: the first w.ties of them are in the window.
   for (const Edge& e : all) {
-    if (e.time >= w.begin && e.time < w.end) in.push_back(e);
+    if (e.time >= w.begin && (e.time < w.end || (e.time == w.end && tied++ < w.ties))) in.push_back(e);
   }
   if (n < 0) n = 0;
   if (in.size() > static_cast<size_t>(n)) in.erase(in.begin(), in.end() - n);
@@ -70,6 +71,7 @@ TimeWindow RandomWindow(std::mt19937_64& rng, Timestamp lo, Timestamp hi) {
       w.begin = RandomTime(rng, lo - 1, hi + 1);
       w.end = RandomTime(rng, lo - 1, hi + 1);  // May be empty or inverted.
   }
+  if (rng() % 3 == 0) w.ties = static_cast<int32_t>(rng() % 5);  // A user's own tied events.
   return w;
 }
 
@@ -89,8 +91,11 @@ void CheckAgainstBruteForce(const TemporalGraph::ReadView& view,
     const std::vector<Edge> got = ActualRecent(view, by_user, node, w, n);
     ASSERT_EQ(got, ExpectedRecent(all, w, n))
         << (by_user ? "user " : "item ") << node << " window [" << w.begin << "," << w.end
-        << ") n=" << n;
-    for (const Edge& e : got) ASSERT_LT(e.time, w.end);  // The strict time bound.
+        << ") ties=" << w.ties << " n=" << n;
+    for (const Edge& e : got) ASSERT_LE(e.time, w.end);  // The time bound: strict unless tied.
+    if (w.ties == 0) {
+      for (const Edge& e : got) ASSERT_LT(e.time, w.end);
+    }
 
     const Timestamp before = RandomTime(rng, lo - 1, hi + 1);
     const int64_t degree = std::count_if(all.begin(), all.end(),
@@ -196,6 +201,26 @@ TEST(TemporalGraphTest, TiesKeepInsertionOrderAcrossBuildAndAdd) {
   ASSERT_EQ(view.RecentItems(0, {}, 2, recent, nullptr), 2);
   EXPECT_EQ(recent[0], 8u);
   EXPECT_EQ(recent[1], 9u);
+}
+
+TEST(TemporalGraphTest, TiesInTheWindowAreTheFirstOnesAddedAcrossBuildAndAdd) {
+  // User 0's events at time 3 in sequence order: 5, 6 (built), 7 (added later); 9 at time 4.
+  auto graph = TemporalGraph::Build(std::vector<Interaction>{{0, 5, 3}, {0, 6, 3}, {0, 1, 2}}, 1, 10);
+  graph->Add(std::vector<Interaction>{{0, 7, 3}, {0, 9, 4}});
+  auto view = graph->Read();
+  NodeId ids[8];
+  auto recent = [&](TimeWindow w, int n) {
+    return std::vector<NodeId>(ids, ids + view.RecentItems(0, w, n, ids, nullptr));
+  };
+  EXPECT_EQ(recent({kMinTime, 3, 0}, 8), (std::vector<NodeId>{1}));
+  EXPECT_EQ(recent({kMinTime, 3, 1}, 8), (std::vector<NodeId>{1, 5}));
+  EXPECT_EQ(recent({kMinTime, 3, 2}, 8), (std::vector<NodeId>{1, 5, 6}));
+  EXPECT_EQ(recent({kMinTime, 3, 3}, 8), (std::vector<NodeId>{1, 5, 6, 7}));  // CSR, then tail
+  EXPECT_EQ(recent({kMinTime, 3, 9}, 8), (std::vector<NodeId>{1, 5, 6, 7}));  // no more at 3
+  EXPECT_EQ(recent({kMinTime, 3, 3}, 2), (std::vector<NodeId>{6, 7}));        // the newest n
+  EXPECT_EQ(recent({3, 3, 2}, 8), (std::vector<NodeId>{5, 6}));               // only the ties
+  EXPECT_EQ(recent({3, 3, 0}, 8), (std::vector<NodeId>{}));
+  EXPECT_EQ(recent({kMinTime, 4, 1}, 8), (std::vector<NodeId>{1, 5, 6, 7, 9}));
 }
 
 TEST(TemporalGraphTest, LateEdgeIsInsertedInOrderAndGrowsNodeCounts) {

@@ -83,6 +83,64 @@ TEST(SplitTest, ValidationAndTestNeverReachTraining) {
   }
 }
 
+// Same-time events: each sample counts the user's own earlier events of its time (ties), and
+// other users' events of that time change nothing in the user's samples.
+TEST(SplitTest, TiedEventsKeepTheUsersOrderAndCountAsItsOwnHistory) {
+  // User 0: 0@5, then 1, 2, 3 on day 10, then 4, 5 on day 12. User 1 shares days 10 and 12.
+  std::vector<Interaction> edges{{0, 0, 5},  {0, 1, 10}, {1, 6, 10}, {0, 2, 10}, {1, 7, 10},
+                                 {0, 3, 10}, {0, 4, 12}, {1, 8, 12}, {0, 5, 12}};
+  auto graph = store::TemporalGraph::Build(edges, 2, 9);
+  auto split = BuildSplit(*graph);
+  ASSERT_TRUE(split.ok()) << split.status();
+  auto key = [](const Sample& s) {
+    return std::vector<int64_t>{s.user, s.before, s.target, s.history, s.ties};
+  };
+  std::vector<std::vector<int64_t>> train, valid, test;
+  for (const Sample& s : split->train) train.push_back(key(s));
+  for (const Sample& s : split->valid) valid.push_back(key(s));
+  for (const Sample& s : split->test) test.push_back(key(s));
+  EXPECT_EQ(train, (std::vector<std::vector<int64_t>>{{0, 10, 1, 1, 0}, {0, 10, 2, 2, 1}, {0, 10, 3, 3, 2}}));
+  EXPECT_EQ(valid, (std::vector<std::vector<int64_t>>{{0, 12, 4, 4, 0}, {1, 10, 7, 1, 1}}));
+  EXPECT_EQ(test, (std::vector<std::vector<int64_t>>{{0, 12, 5, 5, 1}, {1, 12, 8, 2, 0}}));
+  // Each sample's own history in the graph it reads is exactly its `history` earlier items.
+  for (const auto& [part, samples] : {std::pair{SplitPart::kValid, &split->valid}, {SplitPart::kTest, &split->test}}) {
+    auto view = PartGraph(*split, part).Read();
+    for (const Sample& s : *samples) {
+      NodeId items[16];
+      const int n = view.RecentItems(s.user, {store::kMinTime, s.before, s.ties}, 16, items, nullptr);
+      EXPECT_EQ(n, s.history) << "user " << s.user;
+      std::vector<NodeId> sequence;
+      std::vector<store::Timestamp> times;
+      view.UserSequence(s.user, &sequence, &times);
+      EXPECT_EQ(std::vector<NodeId>(items, items + n), std::vector<NodeId>(sequence.begin(), sequence.begin() + s.history));
+    }
+  }
+}
+
+// The evaluation's full ranking hides the user's own earlier items of the same day too.
+TEST(EvaluationTest, FullRankingHidesTheUsersOwnTiedHistory) {
+  std::vector<Interaction> edges{{0, 0, 5}, {0, 1, 10}, {0, 2, 10}, {1, 3, 10}, {1, 4, 10}, {1, 5, 10}};
+  auto split = BuildSplit(*store::TemporalGraph::Build(edges, 2, 6));
+  ASSERT_TRUE(split.ok()) << split.status();
+  // Target 0.5, the user's other items 1.0: only an unmasked own item can beat the target.
+  auto scorer = [&](std::span<const Sample> chunk, const store::TemporalGraph::ReadView&,
+                    std::vector<float>* scores) {
+    scores->assign(chunk.size() * 6, 0.0f);
+    for (size_t k = 0; k < chunk.size(); ++k) {
+      for (NodeId i : split->user_items[chunk[k].user]) (*scores)[k * 6 + i] = 1.0f;
+      (*scores)[k * 6 + chunk[k].target] = 0.5f;
+    }
+    return absl::OkStatus();
+  };
+  EvalOptions options;
+  options.show_progress = false;
+  auto r = EvaluateWith(*split, SplitPart::kTest, options, scorer);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->full.count(), 2);
+  // Both test targets are the user's last event of its day: every other own item is history.
+  EXPECT_DOUBLE_EQ(r->full.Ndcg(5), 1.0);
+}
+
 TEST(SplitTest, EmptyOrSingletonDatasetsAreRejectedClearly) {
   auto empty = store::TemporalGraph::Build({}, 0, 0);
   EXPECT_EQ(BuildSplit(*empty).status().code(), absl::StatusCode::kInvalidArgument);
