@@ -27,7 +27,9 @@ ABSL_FLAG(std::string, bench_preset, "inductive",
 ABSL_FLAG(int, bench_layers, 2, "L for bench model/train");
 ABSL_FLAG(int, bench_order, 3, "m for bench model/train");
 ABSL_FLAG(int, bench_batch_size, 50, "training batch size for bench model/train (the prototype used 50)");
-ABSL_FLAG(int, bench_threads, 1, "libtorch threads for bench model (the issue's figures are per core)");
+ABSL_FLAG(int, bench_threads, 1,
+          "bench model: libtorch threads (the issue's figures are per core); bench train: data-parallel training "
+          "threads (TrainOptions::train_threads), measured against 1 thread in the same run when > 1");
 ABSL_FLAG(int, bench_samples, 20000, "sub-graphs per setting for bench sampler");
 ABSL_FLAG(int, bench_steps, 30, "training steps timed by bench model/train");
 ABSL_FLAG(std::string, bench_export_inputs, "", "bench model: write model.pt and input blocks (batch 1/8/64) with CPU scores here, for the GPU check (scripts/gpu_check.py), then stop");
@@ -339,9 +341,10 @@ int RunTrainBench(const std::vector<std::string>&) {
   const auto& split = loaded->split;
   const model::DgsrConfig* config = &loaded->config;
   const int steps = absl::GetFlag(FLAGS_bench_steps);
+  const int threads = std::max(1, absl::GetFlag(FLAGS_bench_threads));
   trainer::TrainOptions options;
   options.epochs = 1;
-  options.torch_threads = absl::GetFlag(FLAGS_bench_threads);
+  options.torch_threads = 1;
   options.eval.max_samples = 200;  // Training speed is what is measured; evaluation is kept tiny.
   options.eval.full_ranking = false;
   options.eval.show_progress = false;
@@ -353,24 +356,42 @@ int RunTrainBench(const std::vector<std::string>&) {
   auto portable = trainer::Train(*config, split, reference);
   if (!portable.ok()) return Fail(portable.status());
   options.max_train_samples = static_cast<int64_t>(steps) * config->batch_size;
-  auto result = trainer::Train(*config, split, options);
-  if (!result.ok()) return Fail(result.status());
+  // With --bench_threads=N > 1: 1 thread and N threads, alternating twice, medians (best of two).
+  std::vector<double> one_thread, n_threads;
+  absl::StatusOr<trainer::TrainResult> result;
+  for (int round = 0; round < (threads > 1 ? 2 : 1); ++round) {
+    for (int t : threads > 1 ? std::vector<int>{1, threads} : std::vector<int>{1}) {
+      options.train_threads = t;
+      result = trainer::Train(*config, split, options);
+      if (!result.ok()) return Fail(result.status());
+      (t == 1 ? one_thread : n_threads).push_back(result->samples_per_second);
+      std::printf("  %d training thread(s): %.0f samples/s\n", t, result->samples_per_second);
+    }
+  }
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
-  const double rate = result->samples_per_second;
+  const double rate_1 = *std::max_element(one_thread.begin(), one_thread.end());
+  const double rate = threads > 1 ? *std::max_element(n_threads.begin(), n_threads.end()) : rate_1;
   const double epoch_minutes = static_cast<double>(split.train.size()) / rate / 60;
-  std::printf("training %s preset, L=%d, batch %d, %d torch thread(s): %.0f samples/s (portable stock-op network, "
+  if (threads > 1) {
+    std::printf("training with %d threads: %.0f samples/s, 1 thread in the same run: %.0f samples/s (best of two each): "
+                "%.2fx\n", threads, rate, rate_1, rate / rate_1);
+  }
+  std::printf("training %s preset, L=%d, batch %d, %d training thread(s): %.0f samples/s (portable stock-op network, "
               "same run: %.0f samples/s, %.2fx); sampling %.1f%% of the training time (on a worker thread), the "
               "training loop waited %.1f%%; peak RSS %.0f MB; epoch of %zu samples ~ %.1f min\n",
-              absl::GetFlag(FLAGS_bench_preset).c_str(), config->layers, config->batch_size, options.torch_threads,
+              absl::GetFlag(FLAGS_bench_preset).c_str(), config->layers, config->batch_size, threads,
               rate, portable->samples_per_second, rate / portable->samples_per_second,
               100 * result->sampling_seconds / result->train_seconds,
               100 * result->wait_seconds / result->train_seconds, usage.ru_maxrss / 1024.0, split.train.size(),
               epoch_minutes);
   JsonObject out;
   out.Set("bench", "train").Set("dataset", loaded->data.name).Set("preset", absl::GetFlag(FLAGS_bench_preset));
-  out.Set("layers", config->layers).Set("batch_size", config->batch_size).Set("torch_threads", options.torch_threads);
+  out.Set("layers", config->layers).Set("batch_size", config->batch_size).Set("train_threads", threads);
   out.Set("samples", options.max_train_samples).Set("samples_per_s", rate);
+  if (threads > 1) {
+    out.Set("samples_per_s_1_thread", rate_1).Set(absl::StrCat("speedup_", threads, "_threads"), rate / rate_1);
+  }
   out.Set("portable_samples_per_s", portable->samples_per_second);
   out.Set("speedup_vs_portable", rate / portable->samples_per_second);
   out.Set("sampling_share", result->sampling_seconds / result->train_seconds);

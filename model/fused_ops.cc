@@ -203,17 +203,26 @@ void DropoutForward(const Tensor& x, double p, uint64_t seed, Tensor& y, Tensor&
   });
 }
 
+// The calling thread's ScopedDropoutStream: active, and its next seed.
+struct DropoutStream {
+  bool active = false;
+  uint64_t next = 0;
+};
+thread_local DropoutStream dropout_stream;
+
+uint64_t NextDropoutSeed() {
+  if (dropout_stream.active) return SplitMix64(dropout_stream.next++);
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get<at::CPUGeneratorImpl>()->random64();
+}
+
 class DropoutFunction : public torch::autograd::Function<DropoutFunction> {
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& x, double p) {
     TORCH_CHECK(p >= 0 && p < 1, "dropout: p must be in [0, 1)");
     TORCH_CHECK(x.device().is_cpu(), "dropout: CPU tensors only");
-    uint64_t seed;
-    {
-      auto gen = at::detail::getDefaultCPUGenerator();
-      std::lock_guard<std::mutex> lock(gen.mutex());
-      seed = gen.get<at::CPUGeneratorImpl>()->random64();
-    }
+    const uint64_t seed = NextDropoutSeed();
     Tensor xc = x.contiguous();
     Tensor y = torch::empty_like(xc), mask = torch::empty_like(xc);
     DropoutForward(xc, p, seed, y, mask);
@@ -412,6 +421,12 @@ Tensor FusedDropout(const Tensor& x, double p, bool train) {
   if (!train || p == 0) return x.clone();  // a new tensor, as the schema promises (the network skips the call)
   return DropoutFunction::apply(x, p);
 }
+
+ScopedDropoutStream::ScopedDropoutStream(uint64_t seed) {
+  TORCH_CHECK(!dropout_stream.active, "ScopedDropoutStream: one per thread at a time");
+  dropout_stream = {true, seed};
+}
+ScopedDropoutStream::~ScopedDropoutStream() { dropout_stream = {}; }
 
 Tensor GruLast(const Tensor& data, const Tensor& batch_sizes, const Tensor& w_ih, const Tensor& w_hh,
                const Tensor& b_ih, const Tensor& b_hh) {

@@ -50,6 +50,18 @@ torch::Tensor GruLast(const torch::Tensor& data, const torch::Tensor& batch_size
                       const torch::Tensor& w_hh, const torch::Tensor& b_ih, const torch::Tensor& b_hh);
 torch::Tensor FusedDropout(const torch::Tensor& x, double p, bool train);
 
+// While it lives, FusedDropout calls on this thread take their seeds from a counter stream
+// started at `seed` instead of the default CPU generator. Data-parallel training (trainer/
+// trainer.h, train_threads) gives each slice of a batch its own stream, drawn in a fixed order, so
+// its masks do not depend on which thread ran first. Not nestable on one thread.
+class ScopedDropoutStream {
+ public:
+  explicit ScopedDropoutStream(uint64_t seed);
+  ~ScopedDropoutStream();
+  ScopedDropoutStream(const ScopedDropoutStream&) = delete;
+  ScopedDropoutStream& operator=(const ScopedDropoutStream&) = delete;
+};
+
 // True once the ops are registered with the TorchScript runtime (always, after static init; calling
 // it also keeps the registering object file linked in).
 bool FusedOpsRegistered();

@@ -1,5 +1,6 @@
 #include "trainer/trainer.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include "common/logging.h"
 #include "common/progress.h"
 #include "common/status_macros.h"
+#include "model/fused_ops.h"
 #include "trainer/adam.h"
 #include "trainer/loss.h"
 #include "trainer/run_state.h"
@@ -52,14 +54,28 @@ Batch MakeBatch(SubgraphSampler& sampler, const store::TemporalGraph::ReadView& 
   return b;
 }
 
-// Builds batches on worker threads, handing them to the consumer strictly in batch order.
+// A batch's samples in at most `slices` contiguous parts, each sampled as its own blocks (one
+// per data-parallel thread; TrainOptions::train_threads).
+std::vector<Batch> MakeSlices(SubgraphSampler& sampler, const store::TemporalGraph::ReadView& view,
+                              const model::DgsrConfig& config, std::span<const Sample> samples, int slices,
+                              Blocks* scratch) {
+  std::vector<Batch> out;
+  const size_t per = (samples.size() + slices - 1) / slices;
+  for (size_t b = 0; b < samples.size(); b += per) {
+    out.push_back(MakeBatch(sampler, view, config, samples.subspan(b, std::min(per, samples.size() - b)), scratch));
+  }
+  return out;
+}
+
+// Builds batches (as slices) on worker threads, handing them to the consumer strictly in batch
+// order.
 class BatchPipeline {
  public:
   BatchPipeline(const model::DgsrConfig& config, const store::TemporalGraph& graph,
-                std::vector<std::vector<Sample>> batches, int threads, int depth)
+                std::vector<std::vector<Sample>> batches, int threads, int depth, int slices)
       : batches_(std::move(batches)), depth_(depth) {
     for (int t = 0; t < threads; ++t) {
-      workers_.emplace_back([this, &config, &graph, t, threads] {
+      workers_.emplace_back([this, &config, &graph, t, threads, slices] {
         SubgraphSampler sampler(config, SubgraphSampler::Mode::kPruned);
         Blocks scratch;
         for (size_t b = t; b < batches_.size(); b += threads) {
@@ -69,11 +85,11 @@ class BatchPipeline {
             mu_.Await(absl::Condition(&room));
             if (stop_) return;
           }
-          Batch batch;
+          std::vector<Batch> batch;
           const absl::Time start = absl::Now();
           {
             auto view = graph.Read();
-            batch = MakeBatch(sampler, view, config, batches_[b], &scratch);
+            batch = MakeSlices(sampler, view, config, batches_[b], slices, &scratch);
           }
           absl::MutexLock lock(&mu_);
           sampling_seconds_ += absl::ToDoubleSeconds(absl::Now() - start);
@@ -95,14 +111,14 @@ class BatchPipeline {
     return sampling_seconds_;
   }
   double wait_seconds() const { return wait_seconds_; }
-  // Blocks until batch `next_` is ready and returns it.
-  Batch Next() {
+  // Blocks until batch `next_` is ready and returns its slices.
+  std::vector<Batch> Next() {
     const absl::Time start = absl::Now();
     absl::MutexLock lock(&mu_);
     auto ready = [this] { return ready_.count(next_) > 0; };
     mu_.Await(absl::Condition(&ready));
     wait_seconds_ += absl::ToDoubleSeconds(absl::Now() - start);
-    Batch b = std::move(ready_[next_]);
+    std::vector<Batch> b = std::move(ready_[next_]);
     ready_.erase(next_);
     ++next_;
     return b;
@@ -112,7 +128,7 @@ class BatchPipeline {
   std::vector<std::vector<Sample>> batches_;
   size_t depth_;
   absl::Mutex mu_;
-  std::map<size_t, Batch> ready_ ABSL_GUARDED_BY(mu_);
+  std::map<size_t, std::vector<Batch>> ready_ ABSL_GUARDED_BY(mu_);
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   double sampling_seconds_ ABSL_GUARDED_BY(mu_) = 0;
@@ -201,26 +217,34 @@ class DgsrTask : public TrainingTask {
     net_->SetTraining(true);
     BatchPipeline pipeline(net_->config(), *split_.train_graph,
                            EpochBatches(split_, options_, config_.batch_size, epoch),
-                           std::max(1, options_.sampler_threads), 8);
+                           std::max(1, options_.sampler_threads), 8, std::max(1, options_.train_threads));
     const int64_t epoch_samples = options_.max_train_samples > 0
                                       ? std::min<int64_t>(options_.max_train_samples, split_.train.size())
                                       : static_cast<int64_t>(split_.train.size());
     ProgressBar bar(absl::StrCat("epoch ", epoch + 1, "/", options_.epochs), epoch_samples, "samples");
     for (size_t b = 0; b < pipeline.size(); ++b) {
-      Batch batch = pipeline.Next();
+      std::vector<Batch> slices = pipeline.Next();
+      int64_t size = 0;
+      for (const Batch& slice : slices) size += slice.size;
       try {
-        torch::Tensor rep = net_->RepresentUnchecked(batch.blocks);
-        torch::Tensor loss = SoftmaxCrossEntropy(net_->ScoreAll(rep), batch.targets);
-        const double value = loss.item<double>();
-        RETURN_IF_ERROR(CheckFiniteLoss(value, epoch + 1, b));
-        loss.backward();
+        double value;
+        if (slices.size() == 1) {
+          torch::Tensor rep = net_->RepresentUnchecked(slices[0].blocks);
+          torch::Tensor loss = SoftmaxCrossEntropy(net_->ScoreAll(rep), slices[0].targets);
+          value = loss.item<double>();
+          RETURN_IF_ERROR(CheckFiniteLoss(value, epoch + 1, b));
+          loss.backward();
+        } else {
+          value = SlicedForwardBackward(slices, size);
+          RETURN_IF_ERROR(CheckFiniteLoss(value, epoch + 1, b));
+        }
         optimizer_->Step();
-        stats->loss_sum += value * batch.size;
-        stats->samples += batch.size;
+        stats->loss_sum += value * size;
+        stats->samples += size;
       } catch (const c10::Error& e) {
         return absl::InternalError(absl::StrCat("training step failed: ", e.what_without_backtrace()));
       }
-      bar.Add(batch.size);
+      bar.Add(size);
     }
     bar.Finish();
     sampling_seconds_ += pipeline.sampling_seconds();
@@ -239,6 +263,44 @@ class DgsrTask : public TrainingTask {
   }
 
  private:
+  // The forward and backward of one batch given as slices, one slice per intra-op thread. Each
+  // slice's mean loss is scaled by its share of the batch, so the gradients add up to those of
+  // the batch's mean loss; they are summed in slice order and set as the parameters' gradients.
+  // Dropout draws each slice's seed from the default generator in slice order. Returns the batch's mean loss.
+  double SlicedForwardBackward(std::vector<Batch>& slices, int64_t batch_size) {
+    const size_t count = slices.size();
+    std::vector<uint64_t> seeds(count);
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      for (uint64_t& seed : seeds) seed = gen.get<at::CPUGeneratorImpl>()->random64();
+    }
+    std::vector<torch::Tensor> params = net_->Parameters();
+    std::vector<std::vector<torch::Tensor>> grads(count);
+    std::vector<double> losses(count);
+    // Inside the parallel region every op of a slice runs on its own thread (nested parallel_for
+    // runs inline).
+    at::parallel_for(0, static_cast<int64_t>(count), 1, [&](int64_t begin, int64_t end) {
+      for (int64_t s = begin; s < end; ++s) {
+        model::ScopedDropoutStream stream(seeds[s]);
+        torch::Tensor rep = net_->RepresentUnchecked(slices[s].blocks);
+        torch::Tensor loss = SoftmaxCrossEntropy(net_->ScoreAll(rep), slices[s].targets) *
+                             (static_cast<double>(slices[s].size) / static_cast<double>(batch_size));
+        losses[s] = loss.item<double>();
+        grads[s] = torch::autograd::grad({loss}, params, {}, /*retain_graph=*/false, /*create_graph=*/false,
+                                         /*allow_unused=*/true);
+      }
+    });
+    for (size_t j = 0; j < params.size(); ++j) {
+      torch::Tensor sum;
+      for (size_t s = 0; s < count; ++s) {
+        if (grads[s][j].defined()) sum = sum.defined() ? sum + grads[s][j] : grads[s][j];
+      }
+      params[j].mutable_grad() = sum;
+    }
+    return std::accumulate(losses.begin(), losses.end(), 0.0);
+  }
+
   void MakeOptimizer() {
     AdamOptions adam;
     adam.lr = config_.learning_rate;
@@ -265,7 +327,9 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   if (config.num_users != split.num_users || config.num_items != split.num_items) {
     return absl::InvalidArgumentError("config id spaces must match the split's");
   }
-  model::ConfigureTorchRuntime(options.torch_threads);
+  int threads = options.torch_threads > 0 ? options.torch_threads
+                                          : static_cast<int>(std::thread::hardware_concurrency());
+  model::ConfigureTorchRuntime(std::max(threads, options.train_threads));
   DgsrTask task(config, split, options);
   const LoopOptions loop = MakeLoopOptions(options, config.learning_rate, "", "dgsr_run_");
   TrainResult result;
