@@ -83,6 +83,26 @@ TEST(SplitTest, ValidationAndTestNeverReachTraining) {
   }
 }
 
+EvalOptions QuietOptions() {
+  EvalOptions o;
+  o.show_progress = false;
+  return o;
+}
+
+// Scores the target 0.5, every other item of the sample's user 1.0 (it beats the target if drawn
+// as a negative or left unmasked by full ranking), everything else 0.
+BatchScorer OwnItemsAboveTheTarget(const Split& split) {
+  return [&split](std::span<const Sample> chunk, const store::TemporalGraph::ReadView&, std::vector<float>* scores) {
+    const int64_t width = split.num_items;
+    scores->assign(chunk.size() * width, 0.0f);
+    for (size_t k = 0; k < chunk.size(); ++k) {
+      for (NodeId i : split.user_items[chunk[k].user]) (*scores)[k * width + i] = 1.0f;
+      (*scores)[k * width + chunk[k].target] = 0.5f;
+    }
+    return absl::OkStatus();
+  };
+}
+
 // Same-time events: each sample counts the user's own earlier events of its time (ties), and
 // other users' events of that time change nothing in the user's samples.
 TEST(SplitTest, TiedEventsKeepTheUsersOrderAndCountAsItsOwnHistory) {
@@ -122,19 +142,7 @@ TEST(EvaluationTest, FullRankingHidesTheUsersOwnTiedHistory) {
   std::vector<Interaction> edges{{0, 0, 5}, {0, 1, 10}, {0, 2, 10}, {1, 3, 10}, {1, 4, 10}, {1, 5, 10}};
   auto split = BuildSplit(*store::TemporalGraph::Build(edges, 2, 6));
   ASSERT_TRUE(split.ok()) << split.status();
-  // Target 0.5, the user's other items 1.0: only an unmasked own item can beat the target.
-  auto scorer = [&](std::span<const Sample> chunk, const store::TemporalGraph::ReadView&,
-                    std::vector<float>* scores) {
-    scores->assign(chunk.size() * 6, 0.0f);
-    for (size_t k = 0; k < chunk.size(); ++k) {
-      for (NodeId i : split->user_items[chunk[k].user]) (*scores)[k * 6 + i] = 1.0f;
-      (*scores)[k * 6 + chunk[k].target] = 0.5f;
-    }
-    return absl::OkStatus();
-  };
-  EvalOptions options;
-  options.show_progress = false;
-  auto r = EvaluateWith(*split, SplitPart::kTest, options, scorer);
+  auto r = EvaluateWith(*split, SplitPart::kTest, QuietOptions(), OwnItemsAboveTheTarget(*split));
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->full.count(), 2);
   // Both test targets are the user's last event of its day: every other own item is history.
@@ -218,28 +226,12 @@ absl::StatusOr<Split> DisjointUsersSplit() {
   return BuildSplit(*store::TemporalGraph::Build(edges, 2, 12));
 }
 
-EvalOptions QuietOptions() {
-  EvalOptions o;
-  o.show_progress = false;
-  return o;
-}
-
 // The harness, not only DrawNegatives: each sample's negatives avoid *its own* user's items (the
 // authors' code drew them for another user), and full ranking hides only the items before t.
 TEST(EvaluationTest, NegativesAvoidTheSamplesOwnUserAndFullRankingHidesOnlyItsPast) {
   auto split = DisjointUsersSplit();
   ASSERT_TRUE(split.ok()) << split.status();
-  // Target 0.5; every other item of the sample's user 1.0 (it would beat the target if drawn as a
-  // negative or left unmasked); everything else 0.
-  auto scorer = [&](std::span<const Sample> chunk, const store::TemporalGraph::ReadView&,
-                    std::vector<float>* scores) {
-    scores->assign(chunk.size() * 12, 0.0f);
-    for (size_t k = 0; k < chunk.size(); ++k) {
-      for (NodeId i : split->user_items[chunk[k].user]) (*scores)[k * 12 + i] = 1.0f;
-      (*scores)[k * 12 + chunk[k].target] = 0.5f;
-    }
-    return absl::OkStatus();
-  };
+  const BatchScorer scorer = OwnItemsAboveTheTarget(*split);
   for (SplitPart part : {SplitPart::kValid, SplitPart::kTest}) {
     auto r = EvaluateWith(*split, part, QuietOptions(), scorer);
     ASSERT_TRUE(r.ok()) << r.status();
