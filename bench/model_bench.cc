@@ -16,6 +16,7 @@
 #include "bench/dataset.h"
 #include "common/json.h"
 #include "model/dgsr_network.h"
+#include "model/torch_runtime.h"
 #include "trainer/adam.h"
 #include "trainer/loss.h"
 #include "trainer/split.h"

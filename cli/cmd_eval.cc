@@ -14,6 +14,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "model/model_dir.h"
+#include "model/torch_runtime.h"
 #include "trainer/trainer.h"
 
 ABSL_FLAG(std::string, artifact, "", "model artifact (model.pt; DGSR or SASRec+) or versioned model directory (its latest version); empty with --baseline=popularity");

@@ -14,6 +14,7 @@
 #include "model/dgsr_network.h"
 #include "model/model_dir.h"
 #include "model/recommender.h"
+#include "model/torch_runtime.h"
 
 ABSL_FLAG(std::string, user_ids, "", "comma-separated external user ids");
 ABSL_FLAG(int, k, 10, "recommendations per user");

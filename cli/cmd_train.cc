@@ -62,7 +62,7 @@ ABSL_FLAG(int, sampler_threads, 1, "sub-graph sampling threads");
 ABSL_FLAG(int64_t, max_train_samples, 0, "if > 0: training samples per epoch (smoke runs)");
 ABSL_FLAG(int, train_threads, 0,
           "DGSR: threads per training step, each running the forward and backward of a slice of the batch "
-          "(data parallel; gradients summed in a fixed order; runs agree to float noise, not bit for bit); 0: one "
+          "(data parallel; gradients summed in a fixed order, so runs at the same count repeat exactly); 0: one "
           "per core. When several trainings share a machine, give each a share of the cores (e.g. 1)");
 ABSL_FLAG(int64_t, max_eval_samples, 0, "if > 0: evaluate on the first N samples only");
 ABSL_FLAG(bool, full_ranking, true, "also report full-ranking metrics");

@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "model/artifact.h"
 #include "model/fused_ops.h"
+#include "model/torch_runtime.h"
 
 namespace dgsr::model {
 namespace {
@@ -35,13 +36,6 @@ torch::Tensor Int64(const std::vector<int64_t>& v, std::vector<int64_t> shape) {
 }
 
 }  // namespace
-
-void ConfigureTorchRuntime(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
-  at::set_num_threads(threads);
-  setenv("BLIS_NUM_THREADS", std::to_string(threads).c_str(), /*overwrite=*/0);
-  torch::jit::setGraphExecutorOptimize(false);
-}
 
 absl::StatusOr<torch::Device> ParseDevice(const std::string& name) {
   const bool cuda = torch::cuda::is_available();
@@ -338,6 +332,7 @@ torch::Tensor DgsrNetwork::RepresentUnchecked(const BlockTensors& b) {
   std::vector<torch::jit::IValue> inputs{b.user_ids, b.item_ids, b.user_nbr, b.user_len, b.item_nbr,
                                          b.item_len, b.layer_users, b.layer_items, b.num_anchors,
                                          b.last_item};
+  ApplyGraphExecutorSetting();
   return module_.forward(inputs).toTensor();
 }
 
@@ -351,10 +346,12 @@ absl::StatusOr<torch::Tensor> DgsrNetwork::Represent(const BlockTensors& b) {
 }
 
 torch::Tensor DgsrNetwork::ScoreAll(const torch::Tensor& rep) {
+  ApplyGraphExecutorSetting();
   return module_.get_method("score_all")({rep}).toTensor();
 }
 
 torch::Tensor DgsrNetwork::ScoreItems(const torch::Tensor& rep, const torch::Tensor& items) {
+  ApplyGraphExecutorSetting();
   return module_.get_method("score_items")({rep, items}).toTensor();
 }
 

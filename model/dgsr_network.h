@@ -36,13 +36,6 @@
 
 namespace dgsr::model {
 
-// Process-wide libtorch settings for DGSR: intra-op threads (0 = all cores; Debian's libtorch
-// defaults to half) with BLIS told the same, and the TorchScript graph executor's optimisation
-// turned off. The optimised executor swaps dropout for a differently-seeded kernel after a few
-// runs, so a resumed training run would diverge from an uninterrupted one; without it every run
-// takes the same path (and there is no warm-up recompilation).
-void ConfigureTorchRuntime(int threads);
-
 // "cpu", "cuda" or "auto" (CUDA when the linked libtorch has it and a GPU is visible, else CPU).
 // FailedPrecondition for "cuda" without CUDA; InvalidArgument for anything else.
 [[nodiscard]] absl::StatusOr<torch::Device> ParseDevice(const std::string& name);

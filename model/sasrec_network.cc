@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "model/artifact.h"
+#include "model/torch_runtime.h"
 
 namespace dgsr::model {
 namespace {
@@ -181,10 +182,12 @@ absl::Status SasRecNetwork::ValidateSequence(const torch::Tensor& seq) const {
 }
 
 torch::Tensor SasRecNetwork::ForwardUnchecked(const torch::Tensor& seq) {
+  ApplyGraphExecutorSetting();
   return module_.forward({seq}).toTensor();
 }
 
 torch::Tensor SasRecNetwork::RepresentUnchecked(const torch::Tensor& seq) {
+  ApplyGraphExecutorSetting();
   return module_.get_method("represent")({seq}).toTensor();
 }
 
@@ -207,6 +210,7 @@ absl::StatusOr<torch::Tensor> SasRecNetwork::Represent(const torch::Tensor& seq)
 }
 
 torch::Tensor SasRecNetwork::ScoreAll(const torch::Tensor& h) {
+  ApplyGraphExecutorSetting();
   return module_.get_method("score_all")({h}).toTensor();
 }
 

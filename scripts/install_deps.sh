@@ -12,7 +12,7 @@ set -euo pipefail
 # fast BLAS that libtorch must find at run time.
 RUNTIME_PACKAGES=(
   libtorch1.13 libgrpc++1.51 libgrpc29 libprotobuf32 librocksdb7.8 libabsl20220623
-  libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libstdc++6 libblis4-openmp
+  libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libstdc++6 libgomp1 libblis4-openmp
 )
 MODE=${1:-all}
 case "$MODE" in

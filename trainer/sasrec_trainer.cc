@@ -14,6 +14,7 @@
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "model/dgsr_network.h"
+#include "model/torch_runtime.h"
 #include "trainer/export.h"
 #include "trainer/loss.h"
 #include "trainer/run_state.h"

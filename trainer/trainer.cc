@@ -17,6 +17,7 @@
 #include "common/progress.h"
 #include "common/status_macros.h"
 #include "model/fused_ops.h"
+#include "model/torch_runtime.h"
 #include "trainer/adam.h"
 #include "trainer/loss.h"
 #include "trainer/run_state.h"

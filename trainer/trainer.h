@@ -36,9 +36,9 @@ struct TrainOptions {
   int torch_threads = 0;         // libtorch intra-op threads; 0 = number of cores.
   // Data-parallel training steps: each batch is sampled as this many slices, whose forward and
   // backward run at once, one per thread; their gradients are summed in a fixed order (the same
-  // update as the whole batch's, up to float rounding). Runs at the same count agree to float
-  // noise, not bit for bit (seen since OpenMP is on; cause not found yet). The intra-op pool gets at least this many threads. 1: the
-  // whole batch on the calling thread, whose ops use torch_threads.
+  // update as the whole batch's, up to float rounding). Runs at the same count repeat bit for bit,
+  // resumed or not. The intra-op pool gets at least this many threads. 1: the whole batch on the
+  // calling thread, whose ops use torch_threads.
   int train_threads = 1;
   int64_t max_train_samples = 0; // If > 0, train on only this many samples per epoch (smoke runs).
   std::string checkpoint_dir;    // If set: committed after each epoch, crash-safe; resumes (run_state.h).

@@ -42,6 +42,7 @@
 #include "model/config.h"
 #include "model/dgsr_network.h"
 #include "model/sampler.h"
+#include "model/torch_runtime.h"
 #include "store/temporal_graph.h"
 
 namespace dgsr {
@@ -312,8 +313,7 @@ int main(int argc, char** argv) {
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const Options o = ParseArgs(argc, argv);
-  model::ConfigureTorchRuntime(o.threads);
-  if (o.jit_optimize) torch::jit::setGraphExecutorOptimize(true);
+  model::ConfigureTorchRuntime(o.threads, o.jit_optimize);
   std::printf("graph executor optimisation: %s\n", o.jit_optimize ? "on" : "off (as ConfigureTorchRuntime sets it)");
   torch::NoGradGuard no_grad;
 
