@@ -68,7 +68,7 @@ absl::StatusOr<model::DgsrConfig> BenchConfig(const trainer::Split& split) {
 absl::StatusOr<Loaded> Load() {
   auto data = LoadBenchDataset(absl::GetFlag(FLAGS_bench_dataset));
   if (!data.ok()) return data.status();
-  auto split = trainer::BuildSplit(*data->graph);
+  auto split = trainer::BuildSplit(*data->graph, trainer::CrossUserTime::kAuto);
   if (!split.ok()) return split.status();
   std::printf("dataset %s: %lld users, %lld items, %lld interactions; %zu training samples\n",
               data->name.c_str(), static_cast<long long>(data->users), static_cast<long long>(data->items),
@@ -83,7 +83,7 @@ std::vector<model::SampleRequest> Requests(const std::vector<trainer::Sample>& s
   std::vector<model::SampleRequest> out;
   for (size_t k = 0; k < count; ++k) {
     const auto& s = samples[rng() % samples.size()];
-    out.push_back({s.user, s.before, s.ties});
+    out.push_back({s.user, s.before, s.ties, s.others_before});
   }
   return out;
 }
@@ -302,7 +302,7 @@ int RunModelBench(const std::vector<std::string>&) {
       std::vector<int64_t> targets;
       for (int k = 0; k < config->batch_size; ++k) {
         const auto& smp = split.train[rng() % split.train.size()];
-        reqs.push_back({smp.user, smp.before, smp.ties});
+        reqs.push_back({smp.user, smp.before, smp.ties, smp.others_before});
         targets.push_back(smp.target);
       }
       auto a = Clock::now();

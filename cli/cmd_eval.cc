@@ -65,7 +65,7 @@ absl::Status Eval() {
   const std::string baseline = absl::GetFlag(FLAGS_baseline);
   if (!baseline.empty() && baseline != "popularity") return absl::InvalidArgumentError("--baseline must be popularity");
   ASSIGN_OR_RETURN(SnapshotSource source, OpenSnapshot(absl::GetFlag(FLAGS_store), absl::GetFlag(FLAGS_snapshot)));
-  ASSIGN_OR_RETURN(trainer::Split split, trainer::BuildSplit(source.store->graph()));
+  ASSIGN_OR_RETURN(trainer::Split split, SplitFromFlags(*source.store));
   trainer::EvalOptions options;
   options.seed = absl::GetFlag(FLAGS_eval_seed);
   options.max_samples = absl::GetFlag(FLAGS_max_eval_samples);

@@ -143,10 +143,7 @@ void PrintMetrics(const char* name, const trainer::EvalResult& r) {
 absl::Status Train() {
   const absl::Time start = absl::Now();
   ASSIGN_OR_RETURN(SnapshotSource source, OpenSnapshot(absl::GetFlag(FLAGS_store), absl::GetFlag(FLAGS_snapshot)));
-  ASSIGN_OR_RETURN(trainer::Split split, trainer::BuildSplit(source.store->graph()));
-  DGSR_LOG(INFO) << "split" << Kv("users", split.num_users) << Kv("items", split.num_items)
-                 << Kv("interactions", split.num_interactions) << Kv("train", split.train.size())
-                 << Kv("valid", split.valid.size()) << Kv("test", split.test.size());
+  ASSIGN_OR_RETURN(trainer::Split split, SplitFromFlags(*source.store));
   if (absl::GetFlag(FLAGS_model) == "sasrec") return TrainSasRecFromFlags(split, source.store->info());
   if (absl::GetFlag(FLAGS_model) != "dgsr") return absl::InvalidArgumentError("--model must be dgsr or sasrec");
   ASSIGN_OR_RETURN(model::DgsrConfig config, ConfigFromFlags(split.num_users, split.num_items));
@@ -200,6 +197,7 @@ absl::Status PublishRun(JsonObject summary, const store::StoreInfo& info, const 
   summary.Set("snapshot_id", info.snapshot_id).Set("store_id", info.store_id);
   summary.Set("snapshot_events", info.num_events).Set("snapshot_max_time", info.max_time);
   summary.Set("num_users", split.num_users).Set("num_items", split.num_items);
+  summary.Set("cross_user_time", std::string(trainer::CrossUserTimeName(split.cross_user_time)));
   const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
   absl::Status gate = absl::OkStatus();
   if (absl::GetFlag(FLAGS_regression_gate) && !model_dir.empty()) {

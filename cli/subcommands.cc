@@ -48,14 +48,14 @@ const std::vector<Subcommand>& AllSubcommands() {
        "--warm_start=<model dir> starts from that model's weights (same store, an older snapshot, the\n"
        "same model flags): users and items created since get fresh rows, the optimizer starts afresh.\n"
        "--model=sasrec trains the SASRec+ baseline instead (warm start too).",
-       {"cli/cmd_train.cc", "cli/store_flags.cc", "cli/common_flags.cc"}, RunTrain},
+       {"cli/cmd_train.cc", "cli/store_flags.cc", "cli/common_flags.cc", "cli/snapshot_source.cc"}, RunTrain},
       {"eval", "evaluate a model (sampled and full-ranking metrics)",
        "Evaluates --artifact (a model.pt or a versioned model directory) or --baseline=popularity on the\n"
        "test (or validation) samples of a snapshot: 100 negatives drawn for the right user with a\n"
        "recorded seed, ties counted against the target; full ranking over all items with the user's\n"
        "earlier items excluded; metrics by history length. --json prints one JSON object.\n"
        "Also reads --eval_seed, --max_eval_samples and --full_ranking (see `dgsr train --help`).",
-       {"cli/cmd_eval.cc", "cli/store_flags.cc", "cli/common_flags.cc"}, RunEval},
+       {"cli/cmd_eval.cc", "cli/store_flags.cc", "cli/common_flags.cc", "cli/snapshot_source.cc"}, RunEval},
       {"serve", "run the gRPC recommendation service (Recommend, Ingest, health, metrics)",
        "dgsr serve --store=DIR --model_dir=DIR [--listen=127.0.0.1:50051] [--metrics_listen=127.0.0.1:9464]\n"
        "Opens the store (and locks it: no other process may open it while the server runs), loads and\n"

@@ -106,8 +106,11 @@ struct SubgraphSampler::Local {
   // Authors' variant: candidate users of the current round with their latest edge time.
   std::vector<std::pair<Timestamp, NodeId>> candidates;
   std::vector<uint8_t> dropped;  // per user row
-  // The anchor's visible edges at exactly the request's time (its tied earlier events): items.
-  std::vector<NodeId> tied_items;
+  // The anchor's edges that its own window and the others' window see differently (items,
+  // sorted): `extra` are visible to the anchor only (its tied edges at the request's time; with a
+  // later others_before none), `hidden` only to the others' window (with a later others_before:
+  // the anchor's edges from the request's time on).
+  std::vector<NodeId> extra, hidden;
 };
 
 int64_t Blocks::num_edges() const {
@@ -148,16 +151,24 @@ TimeWindow SubgraphSampler::WindowFor(const store::TemporalGraph::ReadView& grap
   return window;
 }
 
-int SubgraphSampler::AppendTiedAnchorEdges(NodeId item, const SampleRequest& request, int count,
-                                           Local* local) const {
+int SubgraphSampler::FixAnchorEdges(NodeId item, const SampleRequest& request, int count,
+                                    Local* local) const {
   const int n = config_.max_neighbors;
-  const int extra = std::min<int>(
-      n, static_cast<int>(std::count(local->tied_items.begin(), local->tied_items.end(), item)));
-  if (extra == 0) return count;
-  // The item's n most recent users are its last n edges before t, then the anchor's tied ones.
-  const int keep = std::min(count, n - extra);
   NodeId* ids = local->buf_ids.data();
   Timestamp* times = local->buf_times.data();
+  if (std::binary_search(local->hidden.begin(), local->hidden.end(), item)) {
+    int kept = 0;
+    for (int k = 0; k < count; ++k) {
+      if (ids[k] == request.user && times[k] >= request.before) continue;
+      ids[kept] = ids[k];
+      times[kept++] = times[k];
+    }
+    count = kept;
+  }
+  const auto [lo, hi] = std::equal_range(local->extra.begin(), local->extra.end(), item);
+  const int extra = std::min<int>(n, static_cast<int>(hi - lo));
+  // The item's n most recent users: its last edges in the others' window, then the anchor's own.
+  const int keep = std::min(count, n - extra);
   std::memmove(ids, ids + (count - keep), keep * sizeof(NodeId));
   std::memmove(times, times + (count - keep), keep * sizeof(Timestamp));
   std::fill(ids + keep, ids + keep + extra, request.user);
@@ -172,18 +183,39 @@ void SubgraphSampler::SampleOne(const store::TemporalGraph::ReadView& graph,
   const int horizon = mode_ == Mode::kFull ? max_hop : std::min(config_.BlockDepth(), max_hop);
   const bool authors = config_.sampler_variant == SamplerVariant::kAuthors;
   const TimeWindow own_window = WindowFor(graph, request);
-  const TimeWindow window{own_window.begin, own_window.end, 0};  // Everyone else's edges.
-  local->tied_items.resize(std::max(request.ties, 0));
-  local->tied_items.resize(graph.RecentItems(request.user, {request.before, request.before, request.ties},
-                                             request.ties, local->tied_items.data(), nullptr));
+  const Timestamp others_end = request.others_before.value_or(request.before);
+  // Everyone else's edges. The authors' variant's start is a time of the anchor's: with
+  // positions for times (a later others_before) it means nothing for other users.
+  const TimeWindow window{others_end == request.before ? own_window.begin : store::kMinTime, others_end, 0};
+  // Edges of the anchor that the two windows see differently (`extra`, `hidden`: Local).
+  const int degree = static_cast<int>(graph.UserDegree(request.user, store::kMaxTime));
+  const int most_extra = others_end >= request.before ? std::max(request.ties, 0) : degree;
+  local->extra.resize(most_extra);
+  local->extra.resize(graph.RecentItems(request.user, {others_end, request.before, request.ties}, most_extra,
+                                        local->extra.data(), nullptr));
+  std::sort(local->extra.begin(), local->extra.end());
+  local->hidden.clear();
+  int most_hidden = 0;
+  if (others_end > request.before) {
+    local->hidden.resize(degree);
+    local->hidden.resize(graph.RecentItems(request.user, {request.before, others_end, 0}, degree,
+                                           local->hidden.data(), nullptr));
+    std::sort(local->hidden.begin(), local->hidden.end());
+    most_hidden = static_cast<int>(local->hidden.size());
+  }
 
   NodeSet& users = local->users;
   NodeSet& items = local->items;
   users.Clear();
   items.Clear();
   local->dropped.clear();
-  local->buf_ids.resize(n);
-  local->buf_times.resize(n);
+  // Items' user lists are fetched with room for the anchor's hidden edges to them.
+  auto hidden_to = [local](NodeId item) {
+    const auto [lo, hi] = std::equal_range(local->hidden.begin(), local->hidden.end(), item);
+    return static_cast<int>(hi - lo);
+  };
+  local->buf_ids.resize(n + most_hidden);
+  local->buf_times.resize(n + most_hidden);
   users.Add(request.user, 0);
   local->dropped.push_back(0);
 
@@ -200,10 +232,10 @@ void SubgraphSampler::SampleOne(const store::TemporalGraph::ReadView& graph,
       int count = from_users
                       ? graph.RecentItems(src.ids[row], row == 0 ? own_window : window, n,
                                           local->buf_ids.data(), local->buf_times.data())
-                      : graph.RecentUsers(src.ids[row], window, n, local->buf_ids.data(),
-                                          local->buf_times.data());
-      if (!from_users && !local->tied_items.empty()) {
-        count = AppendTiedAnchorEdges(src.ids[row], request, count, local);
+                      : graph.RecentUsers(src.ids[row], window, n + hidden_to(src.ids[row]),
+                                          local->buf_ids.data(), local->buf_times.data());
+      if (!from_users && (!local->extra.empty() || !local->hidden.empty())) {
+        count = FixAnchorEdges(src.ids[row], request, count, local);
       }
       src.nbr_begin[row] = static_cast<int32_t>(src.edges.size());
       src.nbr_len[row] = count;

@@ -18,6 +18,8 @@
 // anchor's own order (SampleRequest::ties: its first `ties` edges at t are its history, in its
 // item list and in those items' user lists), while other users' edges at t stay hidden: their
 // order relative to the predicted event is unknown, and one of them may be the very target.
+// In general the sub-graph is Algorithm 1 on the graph of the anchor's own edges before t (and
+// its ties) and every other user's edges before SampleRequest::others_before (t unless set).
 //
 // Blocks. Only nodes within D = config.BlockDepth() hops of u can affect u's final vector
 // (L layers; L+1 with the last-item option). Mode::kPruned samples just those, and layer l
@@ -32,6 +34,7 @@
 #define DGSR_MODEL_SAMPLER_H_
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -45,6 +48,11 @@ struct SampleRequest {
   store::Timestamp before;  // Predict the interaction at this time: edges at or after it are hidden,
   int32_t ties = 0;         // except the user's own first `ties` edges at `before` (earlier events
                             // of the same time in its sequence; trainer::Sample::ties).
+  // Other users' edges are visible strictly before this time instead (unset: `before`). For
+  // order-only data (trainer/split.h), where times are positions that mean nothing across users:
+  // there every other user's training edges are visible, whatever the anchor's position, and the
+  // anchor's own later edges stay hidden. Requires ties == 0 when later than `before`.
+  std::optional<store::Timestamp> others_before;
 };
 
 // A batch of sampled sub-graphs as flat arrays (row-major), ready to become tensors.
@@ -88,10 +96,11 @@ class SubgraphSampler {
   struct Local;  // Per-sample scratch (sampler.cc).
   void SampleOne(const store::TemporalGraph::ReadView& graph, const SampleRequest& request,
                  Local* local);
-  // Adds the anchor's tied edges to `item` (if any) as the newest of the item's `count` users in
-  // local's buffers, keeping the last n. Returns the new count.
-  int AppendTiedAnchorEdges(store::NodeId item, const SampleRequest& request, int count,
-                            Local* local) const;
+  // Makes the `count` users of `item` in local's buffers (its most recent before the others'
+  // time, fetched with room for the removals) what the anchor's graph holds: removes the
+  // anchor's edges it must not see, appends its own edges the others' window left out as the
+  // newest, and keeps the last n. Returns the new count.
+  int FixAnchorEdges(store::NodeId item, const SampleRequest& request, int count, Local* local) const;
 
   DgsrConfig config_;
   Mode mode_;

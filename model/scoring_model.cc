@@ -57,7 +57,7 @@ class DgsrScoringModel : public ScoringModel {
                                           std::span<const ScoringQuery> queries) const override {
     std::vector<SampleRequest> samples;
     samples.reserve(queries.size());
-    for (const ScoringQuery& q : queries) samples.push_back({q.user, q.before, q.ties});
+    for (const ScoringQuery& q : queries) samples.push_back({q.user, q.before, q.ties, q.others_before});
     auto inputs = std::make_unique<DgsrInputs>();
     SubgraphSampler sampler(net_->config(), SubgraphSampler::Mode::kPruned);
     sampler.SampleBatch(graph, samples, &inputs->blocks);

@@ -2,11 +2,54 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
+
 namespace dgsr::trainer {
 
-absl::StatusOr<Split> BuildSplit(const store::TemporalGraph& graph) {
+namespace {
+
+// True when every user's times are 1, 2, ..., its length: positions, not times.
+bool TimesArePositions(const store::TemporalGraph::ReadView& view) {
+  std::vector<store::NodeId> items;
+  std::vector<store::Timestamp> times;
+  bool any = false;
+  for (store::NodeId u = 0; u < view.num_users(); ++u) {
+    view.UserSequence(u, &items, &times);
+    for (size_t j = 0; j < times.size(); ++j) {
+      if (times[j] != static_cast<store::Timestamp>(j + 1)) return false;
+    }
+    any = any || !times.empty();
+  }
+  return any;
+}
+
+}  // namespace
+
+absl::StatusOr<CrossUserTime> ParseCrossUserTime(std::string_view name) {
+  if (name == "auto") return CrossUserTime::kAuto;
+  if (name == "timestamps") return CrossUserTime::kTimestamps;
+  if (name == "order_only") return CrossUserTime::kOrderOnly;
+  return absl::InvalidArgumentError(absl::StrCat("unknown cross-user time '", absl::string_view(name.data(), name.size()),
+                                                 "' (auto, timestamps or order_only)"));
+}
+
+std::string_view CrossUserTimeName(CrossUserTime mode) {
+  switch (mode) {
+    case CrossUserTime::kTimestamps: return "timestamps";
+    case CrossUserTime::kOrderOnly: return "order_only";
+    case CrossUserTime::kAuto: return "auto";
+  }
+  return "auto";
+}
+
+absl::StatusOr<Split> BuildSplit(const store::TemporalGraph& graph, CrossUserTime cross_user_time) {
   Split split;
   auto view = graph.Read();
+  if (cross_user_time == CrossUserTime::kAuto) {
+    cross_user_time = TimesArePositions(view) ? CrossUserTime::kOrderOnly : CrossUserTime::kTimestamps;
+  }
+  const bool order_only = cross_user_time == CrossUserTime::kOrderOnly;
+  split.cross_user_time = cross_user_time;
   split.num_users = view.num_users();
   split.num_items = view.num_items();
   split.num_interactions = view.num_interactions();
@@ -18,6 +61,12 @@ absl::StatusOr<Split> BuildSplit(const store::TemporalGraph& graph) {
   for (store::NodeId u = 0; u < split.num_users; ++u) {
     view.UserSequence(u, &items, &times);
     const int64_t len = static_cast<int64_t>(items.size());
+    const bool has_valid = len >= 3, has_test = len >= 2;
+    if (order_only) {
+      // Held-out edges move past every training edge (their order within the user is kept).
+      if (has_test) times[len - 1] = kTestTime;
+      if (has_valid) times[len - 2] = kValidationTime;
+    }
     for (int64_t j = 0; j < len; ++j) {
       store::Interaction e{u, items[j], times[j]};
       all_edges.push_back(e);
@@ -27,10 +76,12 @@ absl::StatusOr<Split> BuildSplit(const store::TemporalGraph& graph) {
     auto sample = [&](int64_t j) {
       int64_t first_tied = j;
       while (first_tied > 0 && times[first_tied - 1] == times[j]) --first_tied;
-      return Sample{u, times[j], items[j], static_cast<int32_t>(j), static_cast<int32_t>(j - first_tied)};
+      Sample s{u, times[j], items[j], static_cast<int32_t>(j), static_cast<int32_t>(j - first_tied)};
+      if (order_only) s.others_before = kValidationTime;  // Every other user's training edges.
+      return s;
     };
-    if (len >= 2) split.test.push_back(sample(len - 1));
-    if (len >= 3) split.valid.push_back(sample(len - 2));
+    if (has_test) split.test.push_back(sample(len - 1));
+    if (has_valid) split.valid.push_back(sample(len - 2));
     for (int64_t j = 1; j <= len - 3; ++j) split.train.push_back(sample(j));
     auto& seen = split.user_items[u];
     seen.assign(items.begin(), items.end());

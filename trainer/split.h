@@ -15,6 +15,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -29,9 +31,31 @@ struct Sample {
   int32_t history;          // j: number of the user's items before the target
   int32_t ties = 0;         // and the user's own i_k (k < j) with t_k == t_j (its sequence order;
                             // other users' events at t_j stay hidden: model/sampler.h)
+  // Order-only splits: other users' edges are visible before this time instead (every training
+  // edge; model::SampleRequest::others_before). Unset: `before`.
+  std::optional<store::Timestamp> others_before;
 };
 
+// What "before t" means across users.
+enum class CrossUserTime {
+  // Times are real (Unix seconds): another user's edge is visible to a sample iff it happened
+  // strictly before the sample's time.
+  kTimestamps,
+  // Times are positions in each user's sequence (the order-only formats of store/import.h:
+  // Games, CDs), which mean nothing across users. The user's own history is cut at its position;
+  // every other user contributes its training edges, whatever their positions, and never a
+  // validation or test edge: exactly the data SASRec+ trains on. In the split's graphs a
+  // validation edge's time becomes kValidationTime and a test edge's kTestTime.
+  kOrderOnly,
+  // kOrderOnly when every user's times are exactly 1, 2, ..., its length (what the importer
+  // writes for order-only formats), else kTimestamps.
+  kAuto,
+};
+inline constexpr store::Timestamp kValidationTime = store::Timestamp{1} << 50;
+inline constexpr store::Timestamp kTestTime = kValidationTime + 1;
+
 struct Split {
+  CrossUserTime cross_user_time = CrossUserTime::kTimestamps;  // Never kAuto: what was chosen.
   int64_t num_users = 0;
   int64_t num_items = 0;
   int64_t num_interactions = 0;
@@ -43,7 +67,12 @@ struct Split {
 
 // InvalidArgument if the graph has no user with at least 2 interactions (nothing to test).
 // Users with a single interaction are kept in the graph but give no sample (documented skip).
-[[nodiscard]] absl::StatusOr<Split> BuildSplit(const store::TemporalGraph& graph);
+[[nodiscard]] absl::StatusOr<Split> BuildSplit(const store::TemporalGraph& graph,
+                                               CrossUserTime cross_user_time = CrossUserTime::kAuto);
+
+// "auto", "timestamps", "order_only"; InvalidArgument otherwise. And back.
+[[nodiscard]] absl::StatusOr<CrossUserTime> ParseCrossUserTime(std::string_view name);
+std::string_view CrossUserTimeName(CrossUserTime mode);
 
 }  // namespace dgsr::trainer
 

@@ -44,7 +44,7 @@ Batch MakeBatch(SubgraphSampler& sampler, const store::TemporalGraph::ReadView& 
   std::vector<int64_t> targets;
   requests.reserve(samples.size());
   for (const Sample& s : samples) {
-    requests.push_back({s.user, s.before, s.ties});
+    requests.push_back({s.user, s.before, s.ties, s.others_before});
     targets.push_back(s.target);
   }
   sampler.SampleBatch(view, requests, scratch);

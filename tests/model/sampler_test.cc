@@ -49,13 +49,18 @@ struct Reference {
   std::map<NodeId, std::vector<NodeId>> user_list, item_list;  // expanded nodes only
 };
 
-// The graph a request sees: every edge strictly before its time, and the anchor's own first
-// `ties` edges at its time (in insertion order); other users' edges at that time are hidden.
+// The graph a request sees: the anchor's edges strictly before its time and its own first `ties`
+// edges at that time (in insertion order); every other user's edges strictly before
+// others_before (the request's time unless set).
 RandomGraph Visible(const RandomGraph& g, const SampleRequest& req) {
   RandomGraph out{{}, g.users, g.items};
   int ties = req.ties;
+  const Timestamp others_end = req.others_before.value_or(req.before);
   for (const Interaction& e : g.edges) {
-    if (e.time < req.before || (e.user == req.user && e.time == req.before && ties-- > 0)) out.edges.push_back(e);
+    const bool visible = e.user == req.user
+                             ? e.time < req.before || (e.time == req.before && ties-- > 0)
+                             : e.time < others_end;
+    if (visible) out.edges.push_back(e);
   }
   return out;
 }
@@ -65,11 +70,13 @@ Reference Bfs(const RandomGraph& all, const DgsrConfig& c, const SampleRequest& 
   const RandomGraph g = Visible(all, req);
   const NodeId user = req.user;
   Reference ref;
-  TimeWindow w;  // Everything in `g` is visible...
+  TimeWindow w, anchor_w;  // Everything in `g` is visible...
   if (c.sampler_variant == SamplerVariant::kAuthors) {
-    // ...from the time of the anchor's (n+1)-th most recent edge on, in the authors' variant.
+    // ...from the time of the anchor's (n+1)-th most recent edge on, in the authors' variant; for
+    // everyone when other users share the anchor's clock, for the anchor's own list otherwise.
     auto seq = Recent(g, true, user, w, c.max_neighbors + 1);
-    if (!seq.empty()) w.begin = seq.front().second;
+    if (!seq.empty()) anchor_w.begin = seq.front().second;
+    if (req.others_before.value_or(req.before) == req.before) w = anchor_w;
   }
   ref.user_hop[user] = 0;
   std::vector<NodeId> frontier{user};
@@ -80,7 +87,7 @@ Reference Bfs(const RandomGraph& all, const DgsrConfig& c, const SampleRequest& 
     std::map<NodeId, Timestamp> latest;
     for (NodeId x : frontier) {
       if (from_users && dropped.count(x)) continue;
-      auto list = Recent(g, from_users, x, w, c.max_neighbors);
+      auto list = Recent(g, from_users, x, hop == 0 ? anchor_w : w, c.max_neighbors);
       auto& out = from_users ? ref.user_list[x] : ref.item_list[x];
       auto& hops = from_users ? ref.item_hop : ref.user_hop;
       for (auto [y, t] : list) {
@@ -181,6 +188,13 @@ TEST_P(SamplerReferenceTest, MatchesBruteForceInBothModes) {
           }
           if (!own.empty()) req.before = own[rng() % own.size()];
           req.ties = static_cast<int32_t>(rng() % (1 + std::count(own.begin(), own.end(), req.before)));
+        }
+        if (q % 3 == 2) {
+          // Order-only data: other users' edges up to another time, later (the anchor's own later
+          // edges stay hidden) or earlier (its own edges in between stay visible).
+          const auto shift = static_cast<Timestamp>(rng() % 60) - 20;
+          req.others_before = req.before + shift;
+          if (shift > 0) req.ties = 0;
         }
         Blocks b;
         sampler.SampleBatch(view, std::span(&req, 1), &b);

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "common/file_util.h"
 #include "model/recommender.h"
+#include "model/sampler.h"
 #include "store/graph_store.h"
 #include "tests/testutil/synth_store.h"
 #include "tests/testutil/temp_dir.h"
@@ -135,6 +136,85 @@ TEST(SplitTest, TiedEventsKeepTheUsersOrderAndCountAsItsOwnHistory) {
       EXPECT_EQ(std::vector<NodeId>(items, items + n), std::vector<NodeId>(sequence.begin(), sequence.begin() + s.history));
     }
   }
+}
+
+// Order-only data (times are positions 1..len): each user's history is cut at its position, and
+// every other user's training edges are visible, never a validation or test edge.
+TEST(SplitTest, OrderOnlyDataSeesOtherUsersTrainingEdgesAndNoHeldOutOne) {
+  // User 0: items 0 1 2 | 3 (valid) | 4 (test). User 1: 2 0 | 5 | 6. User 2: 0 | 3 (test).
+  std::vector<Interaction> edges{{0, 0, 1}, {0, 1, 2}, {0, 2, 3}, {0, 3, 4}, {0, 4, 5}, {1, 2, 1},
+                                 {1, 0, 2}, {1, 5, 3}, {1, 6, 4}, {2, 0, 1},  {2, 3, 2}};
+  auto graph = store::TemporalGraph::Build(edges, 3, 7);
+  auto split = BuildSplit(*graph, CrossUserTime::kAuto);
+  ASSERT_TRUE(split.ok()) << split.status();
+  EXPECT_EQ(split->cross_user_time, CrossUserTime::kOrderOnly);
+  for (const auto* part : {&split->train, &split->valid, &split->test}) {
+    for (const Sample& s : *part) EXPECT_EQ(s.others_before, kValidationTime) << "user " << s.user;
+  }
+  ASSERT_EQ(split->test.size(), 3u);
+  const Sample& u2_test = split->test[2];
+  EXPECT_EQ(u2_test.user, 2);
+  EXPECT_EQ(u2_test.before, kTestTime);
+  EXPECT_EQ(u2_test.target, 3);
+  EXPECT_EQ(split->valid[0].before, kValidationTime);
+  EXPECT_EQ(split->train[0].before, 2);  // user 0's item 1, at its position
+
+  // The items user 2's test sub-graph reaches, in both modes.
+  auto reached = [](const Split& sp, const Sample& s) {
+    model::DgsrConfig c;
+    c.num_users = sp.num_users;
+    c.num_items = sp.num_items;
+    c.sampler_order = 2;
+    c.max_neighbors = 10;
+    model::SubgraphSampler sampler(c, model::SubgraphSampler::Mode::kFull);
+    model::SampleRequest req{s.user, s.before, s.ties, s.others_before};
+    model::Blocks b;
+    auto view = sp.full_graph->Read();
+    sampler.SampleBatch(view, std::span(&req, 1), &b);
+    return std::set<NodeId>(b.item_ids.begin(), b.item_ids.end());
+  };
+  // Order-only: every other user's training edges (items 0, 1, 2 through item 0's users); never
+  // user 0's validation item 3 (the very target), user 1's 5, or any test item.
+  EXPECT_EQ(reached(*split, u2_test), (std::set<NodeId>{0, 1, 2}));
+  // A training sample of user 0 at position 2 (target 2): its own later items stay hidden even
+  // though other users' edges to them are visible.
+  const Sample& u0_second = split->train[1];
+  ASSERT_EQ(u0_second.target, 2);
+  EXPECT_EQ(reached(*split, u0_second), (std::set<NodeId>{0, 1, 2}));
+  auto u0_view = split->train_graph->Read();
+  model::DgsrConfig c;
+  c.num_users = split->num_users;
+  c.num_items = split->num_items;
+  model::SubgraphSampler sampler(c, model::SubgraphSampler::Mode::kFull);
+  model::SampleRequest req{u0_second.user, u0_second.before, u0_second.ties, u0_second.others_before};
+  model::Blocks b;
+  sampler.SampleBatch(u0_view, std::span(&req, 1), &b);
+  for (size_t r = 0; r < b.item_len.size(); ++r) {
+    for (int64_t k = 0; k < b.item_len[r]; ++k) {
+      if (b.user_ids[b.item_nbr[r * b.item_width + k]] == 0) {
+        EXPECT_LT(b.item_ids[r], 2) << "user 0's own edge to a later item " << b.item_ids[r];
+      }
+    }
+  }
+
+  // Compared by position instead (timestamps): user 2's test sample sees only what other users
+  // did at position 1, so user 1 (item 0 at its position 2) and with it items 1 and 2 are out of
+  // reach.
+  auto by_position = BuildSplit(*graph, CrossUserTime::kTimestamps);
+  ASSERT_TRUE(by_position.ok());
+  EXPECT_EQ(by_position->cross_user_time, CrossUserTime::kTimestamps);
+  EXPECT_FALSE(by_position->test[2].others_before.has_value());
+  EXPECT_EQ(reached(*by_position, by_position->test[2]), (std::set<NodeId>{0}));
+
+  // Real times (not 1..len) stay timestamps under auto; names parse both ways.
+  std::vector<Interaction> timed{{0, 0, 100}, {0, 1, 200}, {0, 2, 300}, {1, 0, 150}, {1, 1, 250}};
+  auto auto_timed = BuildSplit(*store::TemporalGraph::Build(timed, 2, 3), CrossUserTime::kAuto);
+  ASSERT_TRUE(auto_timed.ok());
+  EXPECT_EQ(auto_timed->cross_user_time, CrossUserTime::kTimestamps);
+  for (auto mode : {CrossUserTime::kAuto, CrossUserTime::kTimestamps, CrossUserTime::kOrderOnly}) {
+    EXPECT_EQ(*ParseCrossUserTime(CrossUserTimeName(mode)), mode);
+  }
+  EXPECT_EQ(ParseCrossUserTime("positions").status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // The evaluation's full ranking hides the user's own earlier items of the same day too.
