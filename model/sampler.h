@@ -52,7 +52,7 @@ struct SampleRequest {
   // order-only data (trainer/split.h), where times are positions that mean nothing across users:
   // there every other user's training edges are visible, whatever the anchor's position, and the
   // anchor's own later edges stay hidden. Requires ties == 0 when later than `before`.
-  std::optional<store::Timestamp> others_before;
+  std::optional<store::Timestamp> others_before = std::nullopt;
 };
 
 // A batch of sampled sub-graphs as flat arrays (row-major), ready to become tensors.

@@ -62,7 +62,7 @@ struct ScoringQuery {
   store::NodeId user = 0;
   store::Timestamp before = store::kMaxTime;
   int32_t ties = 0;
-  std::optional<store::Timestamp> others_before;  // SampleRequest::others_before (order-only data)
+  std::optional<store::Timestamp> others_before = std::nullopt;  // SampleRequest::others_before (order-only data)
 };
 
 // Model inputs gathered from the graph for a batch of queries; opaque outside the model.

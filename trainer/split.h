@@ -33,7 +33,7 @@ struct Sample {
                             // other users' events at t_j stay hidden: model/sampler.h)
   // Order-only splits: other users' edges are visible before this time instead (every training
   // edge; model::SampleRequest::others_before). Unset: `before`.
-  std::optional<store::Timestamp> others_before;
+  std::optional<store::Timestamp> others_before = std::nullopt;
 };
 
 // What "before t" means across users.
