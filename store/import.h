@@ -14,6 +14,7 @@
 // Times are Unix seconds. The order-only formats ("sasrec", "hgn") carry no time: an event's
 // time is its 1-based position in its user's sequence, so order WITHIN a user is exact but the
 // order ACROSS users is unknown (user A's 3rd event and user B's 3rd event get the same time).
+// The trainer recognises such stores and splits them order-only (trainer/split.h, CrossUserTime).
 // Lines may end in CRLF. Empty and malformed lines are errors.
 //
 // Pipeline, all in memory before anything is written: parse and validate every line (an error
