@@ -107,9 +107,10 @@ struct SubgraphSampler::Local {
   std::vector<std::pair<Timestamp, NodeId>> candidates;
   std::vector<uint8_t> dropped;  // per user row
   // The anchor's edges that its own window and the others' window see differently (items,
-  // sorted): `extra` are visible to the anchor only (its tied edges at the request's time; with a
-  // later others_before none), `hidden` only to the others' window (with a later others_before:
-  // the anchor's edges from the request's time on).
+  // sorted). `extra` are visible to the anchor only: its tied edges at the request's time, and
+  // with an earlier others_before also its edges from then on. `hidden` only to the others'
+  // window: with a later others_before, the anchor's edges from the request's time on, less its
+  // tied ones.
   std::vector<NodeId> extra, hidden;
 };
 
@@ -156,12 +157,18 @@ int SubgraphSampler::FixAnchorEdges(NodeId item, const SampleRequest& request, i
   const int n = config_.max_neighbors;
   NodeId* ids = local->buf_ids.data();
   Timestamp* times = local->buf_times.data();
-  if (std::binary_search(local->hidden.begin(), local->hidden.end(), item)) {
-    int kept = 0;
-    for (int k = 0; k < count; ++k) {
-      if (ids[k] == request.user && times[k] >= request.before) continue;
-      ids[kept] = ids[k];
-      times[kept++] = times[k];
+  const auto [hidden_lo, hidden_hi] = std::equal_range(local->hidden.begin(), local->hidden.end(), item);
+  if (int to_hide = static_cast<int>(hidden_hi - hidden_lo); to_hide > 0) {
+    // The hidden edges are the anchor's newest to the item (its tied history at the request's
+    // time precedes them), so they are removed newest first, and only as many as there are.
+    int kept = count;
+    for (int k = count - 1; k >= 0; --k) {
+      if (to_hide > 0 && ids[k] == request.user && times[k] >= request.before) {
+        --to_hide;
+        std::memmove(ids + k, ids + k + 1, (kept - k - 1) * sizeof(NodeId));
+        std::memmove(times + k, times + k + 1, (kept - k - 1) * sizeof(Timestamp));
+        --kept;
+      }
     }
     count = kept;
   }
@@ -184,9 +191,9 @@ void SubgraphSampler::SampleOne(const store::TemporalGraph::ReadView& graph,
   const bool authors = config_.sampler_variant == SamplerVariant::kAuthors;
   const TimeWindow own_window = WindowFor(graph, request);
   const Timestamp others_end = request.others_before.value_or(request.before);
-  // Everyone else's edges. The authors' variant's start is a time of the anchor's: with
-  // positions for times (a later others_before) it means nothing for other users.
-  const TimeWindow window{others_end == request.before ? own_window.begin : store::kMinTime, others_end, 0};
+  // Everyone else's edges. The authors' variant's start is a time of the anchor's; on another
+  // clock (others_before set: positions for times) it means nothing for other users.
+  const TimeWindow window{request.others_before ? store::kMinTime : own_window.begin, others_end, 0};
   // Edges of the anchor that the two windows see differently (`extra`, `hidden`: Local).
   const int degree = static_cast<int>(graph.UserDegree(request.user, store::kMaxTime));
   const int most_extra = others_end >= request.before ? std::max(request.ties, 0) : degree;
@@ -197,9 +204,12 @@ void SubgraphSampler::SampleOne(const store::TemporalGraph::ReadView& graph,
   local->hidden.clear();
   int most_hidden = 0;
   if (others_end > request.before) {
+    // Oldest first: the first `ties` of them (at exactly the request's time) are history.
     local->hidden.resize(degree);
     local->hidden.resize(graph.RecentItems(request.user, {request.before, others_end, 0}, degree,
                                            local->hidden.data(), nullptr));
+    const int64_t history = std::min<int64_t>(std::max(request.ties, 0), static_cast<int64_t>(local->hidden.size()));
+    local->hidden.erase(local->hidden.begin(), local->hidden.begin() + history);
     std::sort(local->hidden.begin(), local->hidden.end());
     most_hidden = static_cast<int>(local->hidden.size());
   }

@@ -9,17 +9,19 @@
 // none. Variants (DgsrConfig::sampler_variant):
 //   kPaper   every edge with time < t is visible.
 //   kAuthors only edges with time in [start, t) are visible, where start is the time of u's
-//            (n+1)-th most recent item (u's first item if it has at most n); and each round keeps
+//            (n+1)-th most recent item (u's first item if it has at most n; with others_before
+//            set, start is a position of u's and bounds only u's own list); and each round keeps
 //            at most n new users: the n most recent by their latest edge to the frontier (ties:
 //            smaller id). Users not kept stay in the sub-graph as leaves (no neighbour list).
 //            The authors' code keeps the n largest ids instead; we do not copy that quirk.
-// No edge after t is ever visible, and of the edges at t only the anchor's own earlier ones:
+// Without others_before no edge after t is visible, and of the edges at t only the anchor's own earlier ones:
 // events tied with the predicted one (same second, or same day in day-resolution data) keep the
 // anchor's own order (SampleRequest::ties: its first `ties` edges at t are its history, in its
 // item list and in those items' user lists), while other users' edges at t stay hidden: their
 // order relative to the predicted event is unknown, and one of them may be the very target.
 // In general the sub-graph is Algorithm 1 on the graph of the anchor's own edges before t (and
-// its ties) and every other user's edges before SampleRequest::others_before (t unless set).
+// its ties) and every other user's edges before SampleRequest::others_before (t unless set;
+// order-only data sets it, trainer/split.h).
 //
 // Blocks. Only nodes within D = config.BlockDepth() hops of u can affect u's final vector
 // (L layers; L+1 with the last-item option). Mode::kPruned samples just those, and layer l
@@ -51,7 +53,7 @@ struct SampleRequest {
   // Other users' edges are visible strictly before this time instead (unset: `before`). For
   // order-only data (trainer/split.h), where times are positions that mean nothing across users:
   // there every other user's training edges are visible, whatever the anchor's position, and the
-  // anchor's own later edges stay hidden. Requires ties == 0 when later than `before`.
+  // anchor's own later edges stay hidden (its `ties` edges at `before` stay its history).
   std::optional<store::Timestamp> others_before = std::nullopt;
 };
 
@@ -87,8 +89,9 @@ class SubgraphSampler {
   void SampleBatch(const store::TemporalGraph::ReadView& graph,
                    std::span<const SampleRequest> requests, Blocks* out);
 
-  // The time window the variant uses for the request's user (exposed for tests); other users'
-  // and every item's edges are read in the same window without its ties.
+  // The time window the variant uses for the request's user (exposed for tests). Other users'
+  // and every item's edges are read in the same window without its ties, ending at
+  // others_before instead when that is set (and then from the beginning of time).
   store::TimeWindow WindowFor(const store::TemporalGraph::ReadView& graph,
                               const SampleRequest& request) const;
 

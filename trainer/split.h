@@ -3,6 +3,7 @@
 // For a user's time-ordered sequence (i_0 .. i_k) with times (t_0 .. t_k), every prefix predicts
 // the next item: sample j (1 <= j <= k) predicts i_j from the graph as it stood just before t_j,
 // with the user's own earlier events of time t_j (ties, kept in sequence order) in its history.
+// For order-only data "as it stood" is read differently across users (CrossUserTime below).
 //   test:       j = k      (the last item; users with >= 2 interactions)
 //   validation: j = k - 1  (the second-to-last; users with >= 3 interactions)
 //   training:   1 <= j <= k - 2
@@ -26,7 +27,8 @@ namespace dgsr::trainer {
 
 struct Sample {
   store::NodeId user;
-  store::Timestamp before;  // t_j: the sample sees only edges strictly before it,
+  store::Timestamp before;  // t_j: the sample sees only edges strictly before it (other users':
+                            // before others_before when that is set),
   store::NodeId target;     // i_j
   int32_t history;          // j: number of the user's items before the target
   int32_t ties = 0;         // and the user's own i_k (k < j) with t_k == t_j (its sequence order;

@@ -73,10 +73,11 @@ Reference Bfs(const RandomGraph& all, const DgsrConfig& c, const SampleRequest& 
   TimeWindow w, anchor_w;  // Everything in `g` is visible...
   if (c.sampler_variant == SamplerVariant::kAuthors) {
     // ...from the time of the anchor's (n+1)-th most recent edge on, in the authors' variant; for
-    // everyone when other users share the anchor's clock, for the anchor's own list otherwise.
+    // everyone when other users share the anchor's clock (no others_before), else for the
+    // anchor's own list only.
     auto seq = Recent(g, true, user, w, c.max_neighbors + 1);
     if (!seq.empty()) anchor_w.begin = seq.front().second;
-    if (req.others_before.value_or(req.before) == req.before) w = anchor_w;
+    if (!req.others_before) w = anchor_w;
   }
   ref.user_hop[user] = 0;
   std::vector<NodeId> frontier{user};
@@ -191,10 +192,10 @@ TEST_P(SamplerReferenceTest, MatchesBruteForceInBothModes) {
         }
         if (q % 3 == 2) {
           // Order-only data: other users' edges up to another time, later (the anchor's own later
-          // edges stay hidden) or earlier (its own edges in between stay visible).
-          const auto shift = static_cast<Timestamp>(rng() % 60) - 20;
+          // edges stay hidden, its tied history not) or earlier (its own edges in between stay
+          // visible), or the same time on another clock.
+          const auto shift = rng() % 2 ? static_cast<Timestamp>(rng() % 7) - 3 : static_cast<Timestamp>(rng() % 60) - 20;
           req.others_before = req.before + shift;
-          if (shift > 0) req.ties = 0;
         }
         Blocks b;
         sampler.SampleBatch(view, std::span(&req, 1), &b);
