@@ -195,7 +195,8 @@ void SubgraphSampler::SampleOne(const store::TemporalGraph::ReadView& graph,
   // clock (others_before set: positions for times) it means nothing for other users.
   const TimeWindow window{request.others_before ? store::kMinTime : own_window.begin, others_end, 0};
   // Edges of the anchor that the two windows see differently (`extra`, `hidden`: Local).
-  const int degree = static_cast<int>(graph.UserDegree(request.user, store::kMaxTime));
+  // The anchor's degree bounds both lists; only another clock (others_before) needs it.
+  const int degree = request.others_before ? static_cast<int>(graph.UserDegree(request.user, store::kMaxTime)) : 0;
   const int most_extra = others_end >= request.before ? std::max(request.ties, 0) : degree;
   local->extra.resize(most_extra);
   local->extra.resize(graph.RecentItems(request.user, {others_end, request.before, request.ties}, most_extra,

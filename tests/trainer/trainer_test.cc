@@ -448,7 +448,7 @@ TEST(TrainerTest, LearnsTheSyntheticTransitionsFarBetterThanPopularity) {
 }
 
 // Data-parallel steps (train_threads): the same update as the whole batch up to float rounding,
-// and repeatable at a given thread count, dropout included (to float noise: see below).
+// and repeatable bit for bit at a given thread count, dropout included.
 TEST(TrainerTest, DataParallelStepsMatchTheWholeBatchAndRepeatExactly) {
   testing::TempDir dir;
   auto store = SynthStore(dir, 80, 50, 15);
