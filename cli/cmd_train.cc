@@ -35,9 +35,11 @@ ABSL_FLAG(std::string, warm_start, "",
 ABSL_FLAG(std::string, run_dir, "", "checkpoints and metrics.jsonl; an existing run resumes (with the model flags it was started with; others are refused)");
 ABSL_FLAG(std::string, preset, "inductive",
           "model preset: inductive (the paper's equations, dropout 0.2, the user read from its sub-graph; "
-          "the best measured, docs/RESULTS.md), paper (the paper's equations as published) or authors (their code)");
+          "the best measured, docs/RESULTS.md), paper (the paper's equations as published), authors (their code) or "
+          "modern (opt-in: inductive plus residual + LayerNorm, a feed-forward sub-layer, a separate output "
+          "embedding, warm-up and d = 64)");
 ABSL_FLAG(int, layers, -1, "DGAN layers L (-1: 2)");
-ABSL_FLAG(int, dim, 50, "embedding size d");
+ABSL_FLAG(int, dim, -1, "embedding size d (-1: the preset's, 50; 64 for modern)");
 ABSL_FLAG(int, max_neighbors, 50, "n: neighbours per node and max sequence length");
 ABSL_FLAG(int, order, 3, "m: sub-graph order");
 ABSL_FLAG(std::string, propagation, "order", "order | gat | gcn (paper §5.4)");
@@ -48,6 +50,10 @@ ABSL_FLAG(int, own_user_embedding, -1,
           "represented by its sub-graph alone (as an unknown user always is); -1: the preset's choice");
 ABSL_FLAG(double, feat_dropout, -1, "feature dropout (-1: preset)");
 ABSL_FLAG(double, attn_dropout, -1, "attention dropout (-1: preset)");
+ABSL_FLAG(int, residual_norm, -1, "1: LayerNorm(h + dropout(update)) around each node update; 0: off; -1: preset");
+ABSL_FLAG(int, ffn, -1, "1: a feed-forward sub-layer (residual, LayerNorm) after each node update; 0: off; -1: preset");
+ABSL_FLAG(int, output_embedding, -1, "1: score against a separate output item table; 0: the input embeddings (eq. 12); -1: preset");
+ABSL_FLAG(int, warmup_steps, -1, "linear learning-rate warm-up steps (-1: preset; 0: none)");
 ABSL_FLAG(double, lr, 0.001, "Adam learning rate");
 ABSL_FLAG(double, l2, 1e-4, "lambda: L2 regularisation as Adam weight decay");
 ABSL_FLAG(int, batch_size, 50, "training batch size");
@@ -109,7 +115,7 @@ absl::StatusOr<model::DgsrConfig> ConfigFromFlags(int64_t users, int64_t items) 
   c.num_users = users;
   c.num_items = items;
   if (absl::GetFlag(FLAGS_layers) >= 0) c.layers = absl::GetFlag(FLAGS_layers);
-  c.dim = absl::GetFlag(FLAGS_dim);
+  if (absl::GetFlag(FLAGS_dim) >= 0) c.dim = absl::GetFlag(FLAGS_dim);
   c.max_neighbors = absl::GetFlag(FLAGS_max_neighbors);
   c.sampler_order = absl::GetFlag(FLAGS_order);
   const std::string prop = absl::GetFlag(FLAGS_propagation), agg = absl::GetFlag(FLAGS_aggregation);
@@ -125,6 +131,10 @@ absl::StatusOr<model::DgsrConfig> ConfigFromFlags(int64_t users, int64_t items) 
   if (absl::GetFlag(FLAGS_own_user_embedding) >= 0) c.own_user_embedding = absl::GetFlag(FLAGS_own_user_embedding) == 1;
   if (absl::GetFlag(FLAGS_feat_dropout) >= 0) c.feat_dropout = absl::GetFlag(FLAGS_feat_dropout);
   if (absl::GetFlag(FLAGS_attn_dropout) >= 0) c.attn_dropout = absl::GetFlag(FLAGS_attn_dropout);
+  if (absl::GetFlag(FLAGS_residual_norm) >= 0) c.residual_norm = absl::GetFlag(FLAGS_residual_norm) == 1;
+  if (absl::GetFlag(FLAGS_ffn) >= 0) c.ffn = absl::GetFlag(FLAGS_ffn) == 1;
+  if (absl::GetFlag(FLAGS_output_embedding) >= 0) c.output_embedding = absl::GetFlag(FLAGS_output_embedding) == 1;
+  if (absl::GetFlag(FLAGS_warmup_steps) >= 0) c.warmup_steps = absl::GetFlag(FLAGS_warmup_steps);
   c.learning_rate = absl::GetFlag(FLAGS_lr);
   c.l2 = absl::GetFlag(FLAGS_l2);
   c.batch_size = absl::GetFlag(FLAGS_batch_size);

@@ -39,7 +39,7 @@ const std::vector<Subcommand>& AllSubcommands() {
        "shared with `dgsr train` and listed there.",
        {"cli/cmd_synth.cc", "cli/store_flags.cc"}, RunSynth},
       {"train", "train a DGSR model from a store snapshot and export it",
-       "Trains DGSR (--preset: inductive, the default; paper; authors) on a snapshot of --store (or on\n"
+       "Trains DGSR (--preset: inductive, the default; paper; authors; modern) on a snapshot of --store (or on\n"
        "--snapshot), chooses the checkpoint on validation, reports test metrics once (100 sampled\n"
        "negatives for the right user, ties against the target; and full ranking), and exports a new\n"
        "version into --model_dir. With --regression_gate it first measures the version now newest in\n"

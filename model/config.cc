@@ -26,12 +26,23 @@ DgsrConfig DgsrConfig::Inductive() {
   return c;
 }
 
+DgsrConfig DgsrConfig::Modern() {
+  DgsrConfig c = Inductive();
+  c.residual_norm = true;
+  c.ffn = true;
+  c.output_embedding = true;
+  c.warmup_steps = 2000;
+  c.dim = 64;
+  return c;
+}
+
 absl::StatusOr<DgsrConfig> PresetByName(const std::string& name) {
   if (name == "inductive") return DgsrConfig::Inductive();
   if (name == "paper") return DgsrConfig::Paper();
   if (name == "authors") return DgsrConfig::Authors();
+  if (name == "modern") return DgsrConfig::Modern();
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown model preset '", name, "' (expected inductive, paper or authors)"));
+      absl::StrCat("unknown model preset '", name, "' (expected inductive, paper, authors or modern)"));
 }
 
 absl::Status DgsrConfig::Validate() const {
@@ -46,7 +57,7 @@ absl::Status DgsrConfig::Validate() const {
   if (feat_dropout < 0 || feat_dropout >= 1 || attn_dropout < 0 || attn_dropout >= 1) {
     return bad("dropout must be in [0, 1)");
   }
-  if (learning_rate <= 0 || l2 < 0 || batch_size < 1) return bad("bad training hyper-parameters");
+  if (learning_rate <= 0 || l2 < 0 || batch_size < 1 || warmup_steps < 0) return bad("bad training hyper-parameters");
   return absl::OkStatus();
 }
 
@@ -61,7 +72,9 @@ JsonObject DgsrConfig::ToJson() const {
   j.Set("layer_map", layer_map).Set("include_layer0", include_layer0).Set("last_item", last_item);
   j.Set("own_user_embedding", own_user_embedding);
   j.Set("feat_dropout", feat_dropout).Set("attn_dropout", attn_dropout);
+  j.Set("residual_norm", residual_norm).Set("ffn", ffn).Set("output_embedding", output_embedding);
   j.Set("learning_rate", learning_rate).Set("l2", l2).Set("batch_size", batch_size);
+  j.Set("warmup_steps", warmup_steps);
   return j;
 }
 
@@ -93,6 +106,11 @@ absl::StatusOr<DgsrConfig> DgsrConfig::FromJson(const JsonObject& j) {
   }
   // Absent in artifacts written before the option existed: they used the embedding.
   c.own_user_embedding = j.GetBool("own_user_embedding").value_or(true);
+  // Absent before the modernisation options existed: all off.
+  c.residual_norm = j.GetBool("residual_norm").value_or(false);
+  c.ffn = j.GetBool("ffn").value_or(false);
+  c.output_embedding = j.GetBool("output_embedding").value_or(false);
+  c.warmup_steps = static_cast<int>(j.GetNumber("warmup_steps").value_or(0));
   if (variant < 0 || variant > 1 || propagation < 0 || propagation > 2 || local < 0 || local > 1 ||
       aggregation < 0 || aggregation > 2 || update < 0 || update > 1) {
     return absl::InvalidArgumentError("model config: an enum value is out of range");

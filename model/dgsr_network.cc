@@ -146,11 +146,25 @@ struct FusedOpsResolver : torch::jit::Resolver {
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
+// Parameters of the opt-in modernisation (config.h). A network with the option off carries an
+// empty placeholder buffer under the same name instead ([L, 0] per-layer, [0] for item_out), so
+// that one source compiles for every config and artifacts written before the options existed
+// still load.
+const char* const kLayerOptional[] = {"ln_user", "ln_item", "ffn_ln_user", "ffn_ln_item",
+                                      "ffn_user_w1", "ffn_user_b1", "ffn_user_w2", "ffn_user_b2",
+                                      "ffn_item_w1", "ffn_item_b1", "ffn_item_w2", "ffn_item_b2"};
+
 // A module with `params` (registered in this order; tensors shared, not copied), the config as
 // attributes, and the network's methods with the chosen gather kernels.
 torch::jit::Module Assemble(const DgsrConfig& config, const NamedTensors& params, GatherKernels kernels) {
   torch::jit::Module m("DgsrNetwork");
   for (const auto& [name, value] : params) m.register_parameter(name, value, /*is_buffer=*/false);
+  auto placeholder = [&](const std::string& name, std::vector<int64_t> shape) {
+    const bool present = std::any_of(params.begin(), params.end(), [&](const auto& p) { return p.first == name; });
+    if (!present) m.register_buffer(name, torch::zeros(shape));
+  };
+  for (const char* name : kLayerOptional) placeholder(name, {config.layers, 0});
+  placeholder("item_out", {0});
   auto attr_int = [&](const char* name, int64_t v) { m.register_attribute(name, c10::IntType::get(), v); };
   auto attr_bool = [&](const char* name, bool v) { m.register_attribute(name, c10::BoolType::get(), v); };
   auto attr_float = [&](const char* name, double v) { m.register_attribute(name, c10::FloatType::get(), v); };
@@ -167,6 +181,9 @@ torch::jit::Module Assemble(const DgsrConfig& config, const NamedTensors& params
   attr_bool("cfg_last_item", config.last_item);
   attr_float("cfg_feat_dropout", config.feat_dropout);
   attr_float("cfg_attn_dropout", config.attn_dropout);
+  attr_bool("cfg_residual_norm", config.residual_norm);
+  attr_bool("cfg_ffn", config.ffn);
+  attr_bool("cfg_output_embedding", config.output_embedding);
   if (kernels == GatherKernels::kFused) {
     FusedOpsRegistered();  // keeps the op library linked in
     m.define(absl::StrCat(DgsrNetwork::Source(), kFusedGathers), std::make_shared<FusedOpsResolver>());
@@ -223,6 +240,27 @@ absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Create(const DgsrConfi
     param("wc_item", XavierNormal(2 * d, d, {L, 2 * d, d}));
     const int64_t parts = L + (config.include_layer0 ? 1 : 0) + (config.last_item ? 1 : 0);
     param("w_p", XavierNormal(parts * d, d, {parts * d, d}));
+    // LayerNorm [weight; bias] per layer: identity at the start, as torch.nn.LayerNorm.
+    auto layer_norm = [&] { return torch::stack({torch::ones({L, d}), torch::zeros({L, d})}, 1); };
+    if (config.residual_norm) {
+      param("ln_user", layer_norm());
+      param("ln_item", layer_norm());
+    }
+    if (config.ffn) {
+      param("ffn_ln_user", layer_norm());
+      param("ffn_ln_item", layer_norm());
+      for (const char* side : {"user", "item"}) {
+        param(absl::StrCat("ffn_", side, "_w1"), XavierNormal(d, d, {L, d, d}));
+        param(absl::StrCat("ffn_", side, "_b1"), torch::zeros({L, d}));
+        param(absl::StrCat("ffn_", side, "_w2"), XavierNormal(d, d, {L, d, d}));
+        param(absl::StrCat("ffn_", side, "_b2"), torch::zeros({L, d}));
+      }
+    }
+    if (config.output_embedding) {
+      torch::Tensor out = XavierNormal(config.num_items, d, {config.num_items + 1, d});
+      out[config.num_items].zero_();  // Unknown items score 0, as with the input table.
+      param("item_out", out);
+    }
     return std::unique_ptr<DgsrNetwork>(
         new DgsrNetwork(config, Assemble(config, params, kernels), torch::kCPU, kernels));
   } catch (const c10::Error& e) {
@@ -239,7 +277,8 @@ absl::Status DgsrNetwork::WarmStartFrom(DgsrNetwork& older) {
   }
   // Row num_users / num_items of each table is the zero row for unknown ids: not copied.
   return CopyParametersInto(older.module(), module_,
-                            {{"user_embedding", old.num_users}, {"item_embedding", old.num_items}});
+                            {{"user_embedding", old.num_users}, {"item_embedding", old.num_items},
+                             {"item_out", old.num_items}});
 }
 
 absl::StatusOr<std::unique_ptr<DgsrNetwork>> DgsrNetwork::Load(const std::string& path,

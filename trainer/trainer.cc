@@ -212,7 +212,10 @@ class DgsrTask : public TrainingTask {
     MakeOptimizer();
     return optimizer_->Load(optimizer_path);
   }
-  void SetLearningRate(double lr) override { optimizer_->set_lr(lr); }
+  void SetLearningRate(double lr) override {
+    lr_ = lr;
+    optimizer_->set_lr(lr);
+  }
 
   absl::Status TrainEpoch(int epoch, EpochStats* stats) override {
     net_->SetTraining(true);
@@ -238,6 +241,11 @@ class DgsrTask : public TrainingTask {
         } else {
           value = SlicedForwardBackward(slices, size);
           RETURN_IF_ERROR(CheckFiniteLoss(value, epoch + 1, b));
+        }
+        if (config_.warmup_steps > 0) {
+          const int64_t step = static_cast<int64_t>(epoch) * static_cast<int64_t>(pipeline.size()) +
+                               static_cast<int64_t>(b);
+          optimizer_->set_lr(lr_ * WarmupFactor(step, config_.warmup_steps));
         }
         optimizer_->Step();
         stats->loss_sum += value * size;
@@ -314,10 +322,16 @@ class DgsrTask : public TrainingTask {
   const TrainOptions& options_;
   std::unique_ptr<model::DgsrNetwork> net_;
   std::unique_ptr<FusedAdam> optimizer_;
+  double lr_ = 0;  // The epoch's rate (after decay), before warm-up.
   double sampling_seconds_ = 0, wait_seconds_ = 0;
 };
 
 }  // namespace
+
+double WarmupFactor(int64_t step, int warmup_steps) {
+  if (warmup_steps <= 0) return 1.0;
+  return std::min(1.0, static_cast<double>(step + 1) / static_cast<double>(warmup_steps));
+}
 
 absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& split,
                                   const TrainOptions& options) {

@@ -62,6 +62,10 @@ struct TrainResult : LoopResult {
   double wait_seconds = 0;       // Training-loop time spent waiting for a batch.
 };
 
+// The learning-rate factor of optimiser step `step` (0-based, counted over the whole run) under
+// a linear warm-up of `warmup_steps` steps (config.h): (step + 1) / warmup_steps, then 1.
+double WarmupFactor(int64_t step, int warmup_steps);
+
 [[nodiscard]] absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& split,
                                                 const TrainOptions& options);
 

@@ -106,6 +106,24 @@ torch::Tensor RefUpdate(DgsrNetwork& net, int l, const std::string& side, torch:
   return torch::tanh(torch::matmul(torch::cat({combined, h_prev}), w_up.slice(0, 0, 2 * d)));
 }
 
+// The modern preset's sub-layers (config.h: residual_norm, ffn) around one node's update.
+torch::Tensor RefRefine(DgsrNetwork& net, int l, bool user, torch::Tensor update, torch::Tensor h_prev) {
+  const DgsrConfig& c = net.config();
+  auto layer_norm = [](torch::Tensor x, torch::Tensor wb) {
+    torch::Tensor mean = x.mean(), var = (x - mean).pow(2).mean();  // biased variance
+    return (x - mean) / torch::sqrt(var + 1e-6) * wb[0] + wb[1];
+  };
+  torch::Tensor h = update;
+  if (c.residual_norm) h = layer_norm(h_prev + h, P(net, user ? "ln_user" : "ln_item")[l]);
+  if (c.ffn) {
+    const std::string side = user ? "user" : "item";
+    auto w = [&](const char* part) { return P(net, ("ffn_" + side + "_" + part).c_str())[l]; };
+    torch::Tensor inner = torch::relu(torch::matmul(h, w("w1")) + w("b1"));
+    h = layer_norm(h + torch::matmul(inner, w("w2")) + w("b2"), P(net, user ? "ffn_ln_user" : "ffn_ln_item")[l]);
+  }
+  return h;
+}
+
 std::vector<NodeId> RecentList(DgsrNetwork& net, const store::TemporalGraph::ReadView& g, bool user, NodeId id, Timestamp t) {
   NodeId buf[64];
   int n = user ? g.RecentItems(id, {store::kMinTime, t}, net.config().max_neighbors, buf, nullptr)
@@ -140,7 +158,10 @@ torch::Tensor RefNode(DgsrNetwork& net, const store::TemporalGraph::ReadView& g,
   if (hops.at({user, id}) < 2 * net.config().sampler_order - 1) {  // last-hop nodes: no neighbour list
     for (NodeId y : RecentList(net, g, user, id, t)) nbrs.push_back(RefNode(net, g, !user, y, t, layer - 1, hops));
   }
-  return RefUpdate(net, layer - 1, user ? "user" : "item", h_prev, nbrs);
+  torch::Tensor update = RefUpdate(net, layer - 1, user ? "user" : "item", h_prev, nbrs);
+  // The residual adds h^(l-1) as the update read it: mapped, with the authors' layer map.
+  torch::Tensor residual = net.config().layer_map ? torch::matmul(h_prev, P(net, user ? "w1" : "w2")[layer - 1]) : h_prev;
+  return RefRefine(net, layer - 1, user, update, residual);
 }
 
 torch::Tensor RefRepresentation(DgsrNetwork& net, const store::TemporalGraph::ReadView& g, NodeId u, Timestamp t) {
@@ -166,15 +187,29 @@ torch::Tensor Represent(DgsrNetwork& net, const store::TemporalGraph::ReadView& 
   return rep.ok() ? *rep : torch::Tensor();
 }
 
-class EquationTest : public ::testing::TestWithParam<std::tuple<bool, int, bool>> {};
+// Gives the modern preset's LayerNorm and FFN parameters random values, so that an identity
+// initialisation cannot hide a parameter that is read wrongly or not at all.
+void RandomiseModernParameters(DgsrNetwork& net) {
+  torch::NoGradGuard ng;
+  torch::manual_seed(17);
+  for (const auto& p : net.module().named_parameters(/*recurse=*/false)) {
+    if (p.name.rfind("ln_", 0) == 0 || p.name.rfind("ffn_", 0) == 0) p.value.normal_(0.0, 0.5).add_(0.2);
+  }
+}
+
+// (authors, layers, last_item, modern): modern = the paper's equations plus the modern preset's
+// residual + LayerNorm and feed-forward sub-layers.
+class EquationTest : public ::testing::TestWithParam<std::tuple<bool, int, bool, bool>> {};
 
 TEST_P(EquationTest, BatchedNetworkEqualsPerNodeEquations) {
-  auto [authors, layers, last_item] = GetParam();
+  auto [authors, layers, last_item, modern] = GetParam();
   DgsrConfig c = TinyConfig(authors, layers);
   c.last_item = last_item;
+  c.residual_norm = c.ffn = modern;
   c.sampler_variant = SamplerVariant::kPaper;  // The reference reads plain "before t" lists.
   auto net = DgsrNetwork::Create(c, 11);
   ASSERT_TRUE(net.ok()) << net.status();
+  if (modern) RandomiseModernParameters(**net);
   torch::NoGradGuard ng;
   auto graph = store::TemporalGraph::Build(RandomEdges(3, c.num_users, c.num_items, 90), c.num_users, c.num_items);
   auto view = graph->Read();
@@ -187,10 +222,11 @@ TEST_P(EquationTest, BatchedNetworkEqualsPerNodeEquations) {
 }
 
 INSTANTIATE_TEST_SUITE_P(PaperAndAuthors, EquationTest,
-                         ::testing::Values(std::make_tuple(false, 0, false), std::make_tuple(false, 1, false),
-                                           std::make_tuple(false, 2, false),
-                                           std::make_tuple(false, 2, true), std::make_tuple(true, 2, false),
-                                           std::make_tuple(true, 3, true)));
+                         ::testing::Values(std::make_tuple(false, 0, false, false), std::make_tuple(false, 1, false, false),
+                                           std::make_tuple(false, 2, false, false),
+                                           std::make_tuple(false, 2, true, false), std::make_tuple(true, 2, false, false),
+                                           std::make_tuple(true, 3, true, false), std::make_tuple(false, 1, false, true),
+                                           std::make_tuple(false, 2, true, true), std::make_tuple(true, 2, false, true)));
 
 // Feature dropout acts in training mode only, in both variants (with the authors' layer map it
 // drops the mapped features, without it the layer inputs h^(l-1)), and in both kernel variants.
@@ -244,9 +280,13 @@ TEST(DgsrNetworkTest, PrunedBlocksGiveIdenticalOutputsToTheFullSubgraph) {
 }
 
 TEST(DgsrNetworkTest, GradientsMatchFiniteDifferences) {
+  for (bool modern : {false, true}) {
+  SCOPED_TRACE(modern ? "modern options" : "paper");
   DgsrConfig c = TinyConfig(false, 2);
+  c.residual_norm = c.ffn = c.output_embedding = modern;
   auto net = DgsrNetwork::Create(c, 2);
   ASSERT_TRUE(net.ok());
+  if (modern) RandomiseModernParameters(**net);
   (*net)->module().to(torch::kDouble);
   auto graph = store::TemporalGraph::Build(RandomEdges(4, c.num_users, c.num_items, 80), c.num_users, c.num_items);
   auto view = graph->Read();
@@ -260,11 +300,13 @@ TEST(DgsrNetworkTest, GradientsMatchFiniteDifferences) {
     auto rep = (*net)->RepresentUnchecked(t);
     return torch::nll_loss(torch::log_softmax((*net)->ScoreAll(rep), 1), targets);
   };
-  for (const char* name : {"w3", "pk_user", "gru_item_wih", "item_embedding", "w_p"}) {
+  std::vector<const char*> names{"w3", "pk_user", "gru_item_wih", "item_embedding", "w_p"};
+  if (modern) names = {"w3", "ln_user", "ln_item", "ffn_user_w1", "ffn_item_b2", "ffn_ln_user", "item_out", "item_embedding"};
+  for (const char* name : names) {
     torch::Tensor p = P(**net, name);
     if (p.grad().defined()) p.mutable_grad().zero_();
     loss_fn().backward();
-    torch::Tensor analytic = p.grad().clone();
+    torch::Tensor analytic = p.grad().is_sparse() ? p.grad().to_dense() : p.grad().clone();
     torch::NoGradGuard ng;
     auto flat = p.view(-1);
     std::mt19937 rng(1);
@@ -280,6 +322,7 @@ TEST(DgsrNetworkTest, GradientsMatchFiniteDifferences) {
       double numeric = (up - down) / (2 * eps);
       EXPECT_NEAR(analytic.view(-1)[idx].item<double>(), numeric, 1e-6 + 1e-4 * std::abs(numeric)) << name << "[" << idx << "]";
     }
+  }
   }
 }
 
@@ -442,6 +485,66 @@ TEST(DgsrNetworkTest, WithoutItsOwnEmbeddingAUserScoresFromItsSubgraphAlone) {
   EXPECT_TRUE(DgsrConfig::FromJson(without)->own_user_embedding);
 }
 
+// The modern preset's options: eq. 12 reads the output table (unknown items still score 0), the
+// artifact round-trips in both kernel variants, a warm start copies the output table's known
+// rows, and configs written before the options existed read as all off.
+TEST(DgsrNetworkTest, ModernOptionsScoreAgainstTheOutputTableAndRoundTrip) {
+  testing::TempDir dir;
+  DgsrConfig c = TinyConfig(false, 2);
+  c.residual_norm = c.ffn = c.output_embedding = true;
+  c.warmup_steps = 30;
+  auto net = DgsrNetwork::Create(c, 4);
+  ASSERT_TRUE(net.ok()) << net.status();
+  RandomiseModernParameters(**net);
+  auto graph = store::TemporalGraph::Build(RandomEdges(6, c.num_users, c.num_items, 80), c.num_users, c.num_items);
+  auto view = graph->Read();
+  torch::NoGradGuard ng;
+  std::vector<SampleRequest> reqs{{1, 900}, {6, 700}};
+  torch::Tensor rep = Represent(**net, view, reqs, SubgraphSampler::Mode::kPruned);
+  torch::Tensor scores = (*net)->ScoreAll(rep);
+  torch::Tensor out = P(**net, "item_out");
+  EXPECT_TRUE(torch::allclose(scores, torch::matmul(rep, out.narrow(0, 0, c.num_items).t()), 1e-5, 1e-6));
+  EXPECT_FALSE(torch::allclose(scores, torch::matmul(rep, P(**net, "item_embedding").narrow(0, 0, c.num_items).t())));
+  auto cand = torch::tensor({{int64_t{0}, int64_t{3}, c.num_items}, {int64_t{8}, int64_t{2}, int64_t{1}}}, torch::kInt64);  // c.num_items: an unknown item
+  torch::Tensor cand_scores = (*net)->ScoreItems(rep, cand);
+  EXPECT_EQ(cand_scores[0][2].item<float>(), 0.0f);
+  EXPECT_TRUE(torch::allclose(cand_scores.narrow(1, 0, 2)[0], scores[0].index({torch::tensor({0, 3}, torch::kInt64)}), 1e-5, 1e-6));
+  ASSERT_TRUE((*net)->Save(dir.Sub("modern.pt"), JsonObject()).ok());
+  for (GatherKernels kernels : {GatherKernels::kFused, GatherKernels::kPortable}) {
+    auto loaded = DgsrNetwork::Load(dir.Sub("modern.pt"), torch::kCPU, kernels);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    EXPECT_EQ((*loaded)->config().ToJson().Dump(), c.ToJson().Dump());
+    EXPECT_EQ((*loaded)->Parameters().size(), (*net)->Parameters().size());
+    torch::Tensor again = (*loaded)->ScoreAll(Represent(**loaded, view, reqs, SubgraphSampler::Mode::kPruned));
+    EXPECT_TRUE(torch::allclose(again, scores, 1e-5, 1e-6)) << "fused=" << (kernels == GatherKernels::kFused);
+  }
+  // The options add parameters only when on.
+  DgsrConfig plain = TinyConfig(false, 2);
+  auto plain_net = DgsrNetwork::Create(plain, 4);
+  ASSERT_TRUE(plain_net.ok());
+  EXPECT_EQ((*net)->Parameters().size(), (*plain_net)->Parameters().size() + 13);
+  // Warm start onto a grown id space copies the output table's known rows.
+  DgsrConfig grown = c;
+  grown.num_items += 2;
+  auto bigger = DgsrNetwork::Create(grown, 5);
+  ASSERT_TRUE(bigger.ok());
+  ASSERT_TRUE((*bigger)->WarmStartFrom(**net).ok());
+  EXPECT_TRUE(torch::equal(P(**bigger, "item_out").narrow(0, 0, c.num_items), out.narrow(0, 0, c.num_items)));
+  EXPECT_TRUE(torch::equal(P(**bigger, "item_out")[grown.num_items], torch::zeros({c.dim})));
+  // A config written before the options existed: all off.
+  const JsonObject full = c.ToJson();
+  JsonObject without;
+  for (const auto& [k, v] : full.entries()) {
+    if (k != "residual_norm" && k != "ffn" && k != "output_embedding" && k != "warmup_steps") {
+      std::visit([&](const auto& value) { without.Set(k, value); }, v);
+    }
+  }
+  auto old = DgsrConfig::FromJson(without);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_FALSE(old->residual_norm || old->ffn || old->output_embedding);
+  EXPECT_EQ(old->warmup_steps, 0);
+}
+
 // The inductive preset is the paper's model with exactly three fields changed.
 TEST(DgsrConfigTest, PresetsByName) {
   auto inductive = PresetByName("inductive");
@@ -456,9 +559,15 @@ TEST(DgsrConfigTest, PresetsByName) {
   EXPECT_EQ(inductive->ToJson().Dump(), paper_changed.ToJson().Dump());
   EXPECT_EQ(PresetByName("paper")->ToJson().Dump(), DgsrConfig::Paper().ToJson().Dump());
   EXPECT_EQ(PresetByName("authors")->ToJson().Dump(), DgsrConfig::Authors().ToJson().Dump());
+  // The modern preset is the inductive one with the modernisation switched on.
+  DgsrConfig inductive_changed = DgsrConfig::Inductive();
+  inductive_changed.residual_norm = inductive_changed.ffn = inductive_changed.output_embedding = true;
+  inductive_changed.warmup_steps = 2000;
+  inductive_changed.dim = 64;
+  EXPECT_EQ(PresetByName("modern")->ToJson().Dump(), inductive_changed.ToJson().Dump());
   absl::Status unknown = PresetByName("papers").status();
   EXPECT_EQ(unknown.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(unknown.message().find("expected inductive, paper or authors"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.message().find("expected inductive, paper, authors or modern"), std::string::npos) << unknown;
 }
 
 }  // namespace
