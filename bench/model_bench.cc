@@ -24,7 +24,7 @@
 
 ABSL_FLAG(std::string, bench_dataset, "amazon-games-sasrec", "dataset folder in ../shared/data");
 ABSL_FLAG(std::string, bench_preset, "inductive",
-          "model preset for bench model/train: inductive (the trainer's default), paper or authors");
+          "model preset for bench model/train: inductive (the trainer's default), paper, authors or modern");
 ABSL_FLAG(int, bench_layers, 2, "L for bench model/train");
 ABSL_FLAG(int, bench_order, 3, "m for bench model/train");
 ABSL_FLAG(int, bench_batch_size, 50, "training batch size for bench model/train (the prototype used 50)");
