@@ -357,16 +357,20 @@ int RunTrainBench(const std::vector<std::string>&) {
   auto portable = trainer::Train(*config, split, reference);
   if (!portable.ok()) return Fail(portable.status());
   options.max_train_samples = static_cast<int64_t>(steps) * config->batch_size;
-  // With --bench_threads=N > 1: 1 thread and N threads, alternating twice, medians (best of two).
-  std::vector<double> one_thread, n_threads;
-  absl::StatusOr<trainer::TrainResult> result;
+  // With --bench_threads=N > 1: 1 thread, N threads, and N threads with slices of equal sample
+  // count instead of equal work, alternating twice; best of two each.
+  std::vector<double> one_thread, n_threads, n_unbalanced;
+  absl::StatusOr<trainer::TrainResult> result, unbalanced_result;
   for (int round = 0; round < (threads > 1 ? 2 : 1); ++round) {
-    for (int t : threads > 1 ? std::vector<int>{1, threads} : std::vector<int>{1}) {
-      options.train_threads = t;
-      result = trainer::Train(*config, split, options);
-      if (!result.ok()) return Fail(result.status());
-      (t == 1 ? one_thread : n_threads).push_back(result->samples_per_second);
-      std::printf("  %d training thread(s): %.0f samples/s\n", t, result->samples_per_second);
+    for (int phase : threads > 1 ? std::vector<int>{1, 2, 3} : std::vector<int>{1}) {
+      options.train_threads = phase == 1 ? 1 : threads;
+      options.balance_slices = phase != 3;
+      auto run = trainer::Train(*config, split, options);
+      if (!run.ok()) return Fail(run.status());
+      (phase == 1 ? one_thread : phase == 2 ? n_threads : n_unbalanced).push_back(run->samples_per_second);
+      std::printf("  %d training thread(s)%s: %.0f samples/s\n", options.train_threads,
+                  phase == 3 ? ", slices of equal sample count" : "", run->samples_per_second);
+      (phase == 3 ? unbalanced_result : result) = std::move(run);
     }
   }
   struct rusage usage;
@@ -392,11 +396,18 @@ int RunTrainBench(const std::vector<std::string>&) {
   out.Set("samples", options.max_train_samples).Set("samples_per_s", rate);
   if (threads > 1) {
     out.Set("samples_per_s_1_thread", rate_1).Set(absl::StrCat("speedup_", threads, "_threads"), rate / rate_1);
+    const double unbalanced = *std::max_element(n_unbalanced.begin(), n_unbalanced.end());
+    out.Set(absl::StrCat("speedup_", threads, "_threads_equal_count_slices"), unbalanced / rate_1);
+    out.Set("slice_imbalance_share_equal_count_slices",
+            unbalanced_result->slice_imbalance_seconds / unbalanced_result->train_seconds);
   }
   out.Set("portable_samples_per_s", portable->samples_per_second);
   out.Set("speedup_vs_portable", rate / portable->samples_per_second);
   out.Set("sampling_share", result->sampling_seconds / result->train_seconds);
   out.Set("wait_share", result->wait_seconds / result->train_seconds);
+  // Of the last (N-thread) run: the optimiser step, and the time lost waiting for the slowest slice.
+  out.Set("optimizer_share", result->optimizer_seconds / result->train_seconds);
+  out.Set("slice_imbalance_share", result->slice_imbalance_seconds / result->train_seconds);
   out.Set("peak_rss_mb", usage.ru_maxrss / 1024.0).Set("epoch_minutes_estimate", epoch_minutes);
   out.Set("reference_python_prototype_samples_per_s", 1050).Set("target_samples_per_s", 1600);
   std::printf("%s\n", out.Dump().c_str());

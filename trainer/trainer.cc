@@ -1,10 +1,12 @@
 #include "trainer/trainer.h"
 
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <numeric>
 #include <random>
@@ -31,6 +33,10 @@ using model::Blocks;
 using model::SampleRequest;
 using model::SubgraphSampler;
 
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 struct Batch {
   BlockTensors blocks;
   torch::Tensor targets;
@@ -55,16 +61,53 @@ Batch MakeBatch(SubgraphSampler& sampler, const store::TemporalGraph::ReadView& 
   return b;
 }
 
-// A batch's samples in at most `slices` contiguous parts, each sampled as its own blocks (one
-// per data-parallel thread; TrainOptions::train_threads).
+// The work one sample's sub-graph costs the network: the neighbour slots its first layer reads
+// (every later layer reads a subset of them). Rows shared with other samples of a slice are
+// counted once there, so a slice costs at most the sum of its samples'.
+int64_t SampleCost(SubgraphSampler& sampler, const store::TemporalGraph::ReadView& view, const Sample& s,
+                   Blocks* scratch) {
+  const SampleRequest request{s.user, s.before, s.ties, s.others_before};
+  sampler.SampleBatch(view, std::span<const SampleRequest>(&request, 1), scratch);
+  int64_t cost = 0;
+  const int64_t users = scratch->layer_users.empty() ? 0 : scratch->layer_users[0];
+  const int64_t items = scratch->layer_items.empty() ? 0 : scratch->layer_items[0];
+  for (int64_t r = 0; r < users; ++r) cost += scratch->user_len[r];
+  for (int64_t r = 0; r < items; ++r) cost += scratch->item_len[r];
+  return cost + 1;
+}
+
+// A batch's samples in at most `slices` parts of about equal work, each sampled as its own blocks
+// (one per data-parallel thread; TrainOptions::train_threads): the step waits for its slowest
+// slice, and sub-graph sizes vary several-fold between samples. Longest-processing-time first:
+// samples by decreasing SampleCost, each to the slice with the least work so far (ties: the
+// lower slice, the earlier sample), so the partition depends on the batch alone.
+// Without `balance`, contiguous parts of equal size (the same-run reference of `dgsr bench train`).
 std::vector<Batch> MakeSlices(SubgraphSampler& sampler, const store::TemporalGraph::ReadView& view,
                               const model::DgsrConfig& config, std::span<const Sample> samples, int slices,
-                              Blocks* scratch) {
-  std::vector<Batch> out;
-  const size_t per = (samples.size() + slices - 1) / slices;
-  for (size_t b = 0; b < samples.size(); b += per) {
-    out.push_back(MakeBatch(sampler, view, config, samples.subspan(b, std::min(per, samples.size() - b)), scratch));
+                              bool balance, Blocks* scratch) {
+  const size_t n = samples.size();
+  const size_t parts = std::min<size_t>(std::max(slices, 1), std::max<size_t>(n, 1));
+  if (parts <= 1) return {MakeBatch(sampler, view, config, samples, scratch)};
+  if (!balance) {
+    std::vector<Batch> out;
+    const size_t per = (n + parts - 1) / parts;
+    for (size_t b = 0; b < n; b += per) {
+      out.push_back(MakeBatch(sampler, view, config, samples.subspan(b, std::min(per, n - b)), scratch));
+    }
+    return out;
   }
+  std::vector<std::pair<int64_t, size_t>> by_cost;  // (cost, sample index)
+  for (size_t k = 0; k < n; ++k) by_cost.emplace_back(SampleCost(sampler, view, samples[k], scratch), k);
+  std::stable_sort(by_cost.begin(), by_cost.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::vector<Sample>> members(parts);
+  std::vector<int64_t> load(parts, 0);
+  for (const auto& [cost, k] : by_cost) {
+    const size_t least = std::min_element(load.begin(), load.end()) - load.begin();
+    load[least] += cost;
+    members[least].push_back(samples[k]);
+  }
+  std::vector<Batch> out;
+  for (const auto& m : members) out.push_back(MakeBatch(sampler, view, config, m, scratch));
   return out;
 }
 
@@ -73,10 +116,10 @@ std::vector<Batch> MakeSlices(SubgraphSampler& sampler, const store::TemporalGra
 class BatchPipeline {
  public:
   BatchPipeline(const model::DgsrConfig& config, const store::TemporalGraph& graph,
-                std::vector<std::vector<Sample>> batches, int threads, int depth, int slices)
+                std::vector<std::vector<Sample>> batches, int threads, int depth, int slices, bool balance)
       : batches_(std::move(batches)), depth_(depth) {
     for (int t = 0; t < threads; ++t) {
-      workers_.emplace_back([this, &config, &graph, t, threads, slices] {
+      workers_.emplace_back([this, &config, &graph, t, threads, slices, balance] {
         SubgraphSampler sampler(config, SubgraphSampler::Mode::kPruned);
         Blocks scratch;
         for (size_t b = t; b < batches_.size(); b += threads) {
@@ -90,7 +133,7 @@ class BatchPipeline {
           const absl::Time start = absl::Now();
           {
             auto view = graph.Read();
-            batch = MakeSlices(sampler, view, config, batches_[b], slices, &scratch);
+            batch = MakeSlices(sampler, view, config, batches_[b], slices, balance, &scratch);
           }
           absl::MutexLock lock(&mu_);
           sampling_seconds_ += absl::ToDoubleSeconds(absl::Now() - start);
@@ -189,6 +232,8 @@ class DgsrTask : public TrainingTask {
   std::unique_ptr<model::DgsrNetwork> TakeNetwork() { return std::move(net_); }
   double sampling_seconds() const { return sampling_seconds_; }
   double wait_seconds() const { return wait_seconds_; }
+  double optimizer_seconds() const { return optimizer_seconds_; }
+  double slice_imbalance_seconds() const { return slice_imbalance_seconds_; }
 
   absl::Status Start() override {
     ASSIGN_OR_RETURN(net_, model::DgsrNetwork::Create(config_, options_.seed, options_.kernels));
@@ -221,7 +266,8 @@ class DgsrTask : public TrainingTask {
     net_->SetTraining(true);
     BatchPipeline pipeline(net_->config(), *split_.train_graph,
                            EpochBatches(split_, options_, config_.batch_size, epoch),
-                           std::max(1, options_.sampler_threads), 8, std::max(1, options_.train_threads));
+                           std::max(1, options_.sampler_threads), 8, std::max(1, options_.train_threads),
+                           options_.balance_slices);
     const int64_t epoch_samples = options_.max_train_samples > 0
                                       ? std::min<int64_t>(options_.max_train_samples, split_.train.size())
                                       : static_cast<int64_t>(split_.train.size());
@@ -247,7 +293,9 @@ class DgsrTask : public TrainingTask {
                                static_cast<int64_t>(b);
           optimizer_->set_lr(lr_ * WarmupFactor(step, config_.warmup_steps));
         }
+        const auto optimizer_start = std::chrono::steady_clock::now();
         optimizer_->Step();
+        optimizer_seconds_ += SecondsSince(optimizer_start);
         stats->loss_sum += value * size;
         stats->samples += size;
       } catch (const c10::Error& e) {
@@ -286,11 +334,12 @@ class DgsrTask : public TrainingTask {
     }
     std::vector<torch::Tensor> params = net_->Parameters();
     std::vector<std::vector<torch::Tensor>> grads(count);
-    std::vector<double> losses(count);
+    std::vector<double> losses(count), seconds(count);
     // Inside the parallel region every op of a slice runs on its own thread (nested parallel_for
     // runs inline).
     at::parallel_for(0, static_cast<int64_t>(count), 1, [&](int64_t begin, int64_t end) {
       for (int64_t s = begin; s < end; ++s) {
+        const auto start = std::chrono::steady_clock::now();
         model::ScopedDropoutStream stream(seeds[s]);
         torch::Tensor rep = net_->RepresentUnchecked(slices[s].blocks);
         torch::Tensor loss = SoftmaxCrossEntropy(net_->ScoreAll(rep), slices[s].targets) *
@@ -298,8 +347,11 @@ class DgsrTask : public TrainingTask {
         losses[s] = loss.item<double>();
         grads[s] = torch::autograd::grad({loss}, params, {}, /*retain_graph=*/false, /*create_graph=*/false,
                                          /*allow_unused=*/true);
+        seconds[s] = SecondsSince(start);
       }
     });
+    slice_imbalance_seconds_ += *std::max_element(seconds.begin(), seconds.end()) -
+                                std::accumulate(seconds.begin(), seconds.end(), 0.0) / static_cast<double>(count);
     for (size_t j = 0; j < params.size(); ++j) {
       torch::Tensor sum;
       for (size_t s = 0; s < count; ++s) {
@@ -323,7 +375,7 @@ class DgsrTask : public TrainingTask {
   std::unique_ptr<model::DgsrNetwork> net_;
   std::unique_ptr<FusedAdam> optimizer_;
   double lr_ = 0;  // The epoch's rate (after decay), before warm-up.
-  double sampling_seconds_ = 0, wait_seconds_ = 0;
+  double sampling_seconds_ = 0, wait_seconds_ = 0, optimizer_seconds_ = 0, slice_imbalance_seconds_ = 0;
 };
 
 }  // namespace
@@ -352,6 +404,8 @@ absl::StatusOr<TrainResult> Train(const model::DgsrConfig& config, const Split& 
   result.network = task.TakeNetwork();
   result.sampling_seconds = task.sampling_seconds();
   result.wait_seconds = task.wait_seconds();
+  result.optimizer_seconds = task.optimizer_seconds();
+  result.slice_imbalance_seconds = task.slice_imbalance_seconds();
   return result;
 }
 

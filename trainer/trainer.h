@@ -40,6 +40,9 @@ struct TrainOptions {
   // resumed or not. The intra-op pool gets at least this many threads. 1: the whole batch on the
   // calling thread, whose ops use torch_threads.
   int train_threads = 1;
+  // How a batch is cut into slices: by equal work (each sample's sub-graph size, longest first,
+  // to the least loaded slice), or, when false, into contiguous parts of equal sample count.
+  bool balance_slices = true;
   int64_t max_train_samples = 0; // If > 0, train on only this many samples per epoch (smoke runs).
   std::string checkpoint_dir;    // If set: committed after each epoch, crash-safe; resumes (run_state.h).
   std::string log_path;          // JSON lines, one per epoch (appended; with a checkpoint_dir, trimmed to its committed epochs).
@@ -60,6 +63,10 @@ struct TrainResult : LoopResult {
   std::unique_ptr<model::DgsrNetwork> network;  // The epoch chosen on validation.
   double sampling_seconds = 0;   // Worker time spent building blocks (overlaps training).
   double wait_seconds = 0;       // Training-loop time spent waiting for a batch.
+  double optimizer_seconds = 0;  // Training-loop time in the optimiser step (gradient sum excluded).
+  // Data-parallel steps: per step, the slowest slice's forward-backward time minus the slices'
+  // mean, summed: the time the training loop lost to unequal slices.
+  double slice_imbalance_seconds = 0;
 };
 
 // The learning-rate factor of optimiser step `step` (0-based, counted over the whole run) under

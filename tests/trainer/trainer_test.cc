@@ -448,7 +448,8 @@ TEST(TrainerTest, LearnsTheSyntheticTransitionsFarBetterThanPopularity) {
 }
 
 // Data-parallel steps (train_threads): the same update as the whole batch up to float rounding,
-// and repeatable bit for bit at a given thread count, dropout included.
+// with slices cut by work or by count, and repeatable bit for bit at a given thread count,
+// dropout included.
 TEST(TrainerTest, DataParallelStepsMatchTheWholeBatchAndRepeatExactly) {
   testing::TempDir dir;
   auto store = SynthStore(dir, 80, 50, 15);
@@ -468,8 +469,12 @@ TEST(TrainerTest, DataParallelStepsMatchTheWholeBatchAndRepeatExactly) {
     return result.ok() ? std::move(result->network) : nullptr;
   };
   auto whole = train(config, 1), sliced = train(config, 2), three = train(config, 3);
-  ASSERT_TRUE(whole && sliced && three);
+  opt.balance_slices = false;  // contiguous slices of equal count: the same update
+  auto contiguous = train(config, 2);
+  opt.balance_slices = true;
+  ASSERT_TRUE(whole && sliced && three && contiguous);
   auto pw = whole->Parameters(), ps = sliced->Parameters(), p3 = three->Parameters();
+  auto pc2 = contiguous->Parameters();
   auto initial = model::DgsrNetwork::Create(config, opt.seed);
   ASSERT_TRUE(initial.ok());
   auto p0 = (*initial)->Parameters();
@@ -477,6 +482,7 @@ TEST(TrainerTest, DataParallelStepsMatchTheWholeBatchAndRepeatExactly) {
   for (size_t k = 0; k < pw.size(); ++k) {
     EXPECT_LT((pw[k] - ps[k]).abs().max().item<double>(), 1e-5) << "parameter " << k;
     EXPECT_LT((pw[k] - p3[k]).abs().max().item<double>(), 1e-5) << "parameter " << k;
+    EXPECT_LT((pw[k] - pc2[k]).abs().max().item<double>(), 1e-5) << "parameter " << k;
     moved = std::max(moved, (pw[k] - p0[k]).abs().max().item<double>());
   }
   EXPECT_GT(moved, 1e-3) << "training did not move the parameters: the comparison above is empty";
