@@ -587,6 +587,18 @@ TEST(ExportTest, ConcurrentExportersNeverShareOrOverwriteAVersion) {
   }
 }
 
+// The two saved networks hold bit-identical parameters.
+void ExpectBitIdenticalModels(const std::string& path_a, const std::string& path_b) {
+  auto a = model::DgsrNetwork::Load(path_a, torch::kCPU);
+  auto b = model::DgsrNetwork::Load(path_b, torch::kCPU);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto pa = (*a)->Parameters(), pb = (*b)->Parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t k = 0; k < pa.size(); ++k) {
+    EXPECT_TRUE(torch::equal(pa[k], pb[k])) << "parameter " << k << " max diff " << (pa[k] - pb[k]).abs().max().item<double>();
+  }
+}
+
 TEST(TrainerTest, ResumingFromACheckpointContinuesIdentically) {
   testing::TempDir dir;
   auto store = SynthStore(dir, 80, 50, 15);
@@ -612,14 +624,7 @@ TEST(TrainerTest, ResumingFromACheckpointContinuesIdentically) {
   EXPECT_LT(state->lr_scale, 1.0) << "no epoch before the resume stalled; the decay was not exercised";
   opt.epochs = 5;
   ASSERT_TRUE(Train(config, *split, opt).ok());
-  auto a = model::DgsrNetwork::Load(dir.Sub("straight/last.pt"), torch::kCPU);
-  auto b = model::DgsrNetwork::Load(dir.Sub("resumed/last.pt"), torch::kCPU);
-  ASSERT_TRUE(a.ok() && b.ok());
-  auto pa = (*a)->Parameters(), pb = (*b)->Parameters();
-  ASSERT_EQ(pa.size(), pb.size());
-  for (size_t k = 0; k < pa.size(); ++k) {
-    EXPECT_TRUE(torch::equal(pa[k], pb[k])) << "parameter " << k << " max diff " << (pa[k] - pb[k]).abs().max().item<double>();
-  }
+  ExpectBitIdenticalModels(dir.Sub("straight/last.pt"), dir.Sub("resumed/last.pt"));
   // Resuming with another model config is refused, not silently continued with the old one.
   config.feat_dropout = 0.3;
   opt.epochs = 6;
@@ -774,12 +779,7 @@ TEST(TrainerTest, ModernOptionsLearnWarmUpAndResumeIdentically) {
   ASSERT_TRUE(Train(config, *split, opt).ok());
   opt.epochs = 3;
   ASSERT_TRUE(Train(config, *split, opt).ok());
-  auto a = model::DgsrNetwork::Load(dir.Sub("straight/last.pt"), torch::kCPU);
-  auto b = model::DgsrNetwork::Load(dir.Sub("resumed/last.pt"), torch::kCPU);
-  ASSERT_TRUE(a.ok() && b.ok());
-  auto pa = (*a)->Parameters(), pb = (*b)->Parameters();
-  ASSERT_EQ(pa.size(), pb.size());
-  for (size_t k = 0; k < pa.size(); ++k) EXPECT_TRUE(torch::equal(pa[k], pb[k])) << "parameter " << k;
+  ExpectBitIdenticalModels(dir.Sub("straight/last.pt"), dir.Sub("resumed/last.pt"));
   // Five steps at 1/10^6 of the rate move the weights far less than five at the full rate.
   auto moved = [&](int warmup) {
     model::DgsrConfig c = config;
