@@ -29,9 +29,12 @@ absl::StatusOr<LoadedArtifact> LoadArtifact(const std::string& path, const torch
   auto config = JsonObject::Parse(extra[format.config_file]);
   if (!config.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": bad config: ", config.status().message()));
   auto version = config->GetNumber("format_version");
-  if (!version || static_cast<int>(*version) != format.version) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": unsupported ", format.kind,
-                                                   " artifact format version (expected ", format.version, ")"));
+  if (!version || static_cast<int>(*version) < format.oldest_version || static_cast<int>(*version) > format.version) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": unsupported ", format.kind, " artifact format version (expected ",
+        format.oldest_version == format.version ? absl::StrCat(format.version)
+                                                : absl::StrCat(format.oldest_version, " to ", format.version),
+        ")"));
   }
   for (const std::string& method : format.methods) {
     if (!a.module.find_method(method)) {
@@ -51,8 +54,8 @@ absl::StatusOr<LoadedArtifact> LoadArtifact(const std::string& path, const torch
 }
 
 absl::Status SaveArtifact(const torch::jit::Module& module, const std::string& path, const ArtifactFormat& format,
-                          JsonObject config, const JsonObject& metadata) {
-  config.Set("format_version", format.version);
+                          JsonObject config, const JsonObject& metadata, int version) {
+  config.Set("format_version", version > 0 ? version : format.version);
   torch::jit::ExtraFilesMap extra{{format.config_file, config.Dump()}, {format.metadata_file, metadata.Dump()}};
   try {
     module.save(path, extra);

@@ -28,7 +28,8 @@ struct ArtifactFormat {
   std::string kind;           // "DGSR", "SASRec": used in error messages
   std::string config_file;    // extra-file name of the config JSON
   std::string metadata_file;  // extra-file name of the metadata JSON
-  int version = 1;            // stored in the config as "format_version"
+  int version = 1;            // the newest version read, stored in the config as "format_version"
+  int oldest_version = 1;     // the oldest version still read
   std::vector<std::string> methods;  // methods the module must have
 };
 
@@ -41,11 +42,13 @@ struct LoadedArtifact {
 [[nodiscard]] absl::StatusOr<LoadedArtifact> LoadArtifact(const std::string& path, const torch::Device& device,
                                                           const ArtifactFormat& format);
 
-// Writes `module` with `config` (plus "format_version") and `metadata` (not atomically: the
-// trainer's exporter publishes atomically). Internal on failure.
+// Writes `module` with `config` (plus "format_version": `version`, or format.version when 0) and
+// `metadata` (not atomically: the trainer's exporter publishes atomically). A network writes the
+// oldest version that describes it, so binaries that predate an opt-in feature still load the
+// artifacts that do not use it, and refuse those that do. Internal on failure.
 [[nodiscard]] absl::Status SaveArtifact(const torch::jit::Module& module, const std::string& path,
                                         const ArtifactFormat& format, JsonObject config,
-                                        const JsonObject& metadata);
+                                        const JsonObject& metadata, int version = 0);
 
 // Warm start: copies every parameter of `from` into the parameter of the same name in `to`. Both
 // must have the same parameter names and shapes, except the id-indexed tables named in

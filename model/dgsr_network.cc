@@ -18,7 +18,9 @@
 namespace dgsr::model {
 namespace {
 
-const ArtifactFormat kFormat{"DGSR", "dgsr/config.json", "dgsr/metadata.json", /*version=*/1,
+// Version 2: the modern options (config.h: residual_norm, ffn, output_embedding). An artifact
+// that uses none of them is written as version 1, which binaries from before them read alike.
+const ArtifactFormat kFormat{"DGSR", "dgsr/config.json", "dgsr/metadata.json", /*version=*/2, /*oldest_version=*/1,
                              {"forward", "score_all", "score_items"}};
 
 torch::Tensor XavierNormal(int64_t fan_in, int64_t fan_out, std::vector<int64_t> shape) {
@@ -307,7 +309,8 @@ absl::Status DgsrNetwork::Save(const std::string& path, const JsonObject& metada
   // Artifacts always carry the portable code (so that they load in any runtime) and eval mode.
   try {
     torch::jit::Module portable = Assemble(config_, ParametersOf(module_), GatherKernels::kPortable);
-    return SaveArtifact(portable, path, kFormat, config_.ToJson(), metadata);
+    const bool modern = config_.residual_norm || config_.ffn || config_.output_embedding;
+    return SaveArtifact(portable, path, kFormat, config_.ToJson(), metadata, modern ? 2 : 1);
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("saving ", path, ": ", TorchErrorMessage(e)));
   }

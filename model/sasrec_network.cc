@@ -13,7 +13,7 @@
 namespace dgsr::model {
 namespace {
 
-const ArtifactFormat kFormat{"SASRec", "sasrec/config.json", "sasrec/metadata.json", /*version=*/1,
+const ArtifactFormat kFormat{"SASRec", "sasrec/config.json", "sasrec/metadata.json", /*version=*/1, /*oldest_version=*/1,
                              {"forward", "represent", "score_all"}};
 
 torch::Tensor XavierNormal(int64_t fan_in, int64_t fan_out, std::vector<int64_t> shape) {

@@ -99,7 +99,7 @@ struct EpochStats {
   double loss_sum = 0;     // Sum over the epoch's samples of their loss.
   int64_t samples = 0;     // Samples (targets) trained on.
   double seconds = 0;      // Optimisation time, validation excluded.
-  double lr = 0;           // The learning rate the epoch trained with.
+  double lr = 0;           // The learning rate the epoch trained with (under warm-up: at its last step).
 };
 
 // One line of the metrics log: the validation metrics ("valid_*"), then "model" if `model` is

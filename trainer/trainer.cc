@@ -239,7 +239,8 @@ class DgsrTask : public TrainingTask {
     ASSIGN_OR_RETURN(net_, model::DgsrNetwork::Create(config_, options_.seed, options_.kernels));
     if (options_.warm_start != nullptr) {
       RETURN_IF_ERROR(CheckWarmStartConfig(options_.warm_start->config().ToJson(), config_.ToJson(),
-                                           {"num_users", "num_items"}, {"learning_rate", "l2", "batch_size"}));
+                                           {"num_users", "num_items"},
+                                           {"learning_rate", "l2", "batch_size", "warmup_steps"}));
       RETURN_IF_ERROR(net_->WarmStartFrom(*options_.warm_start));
       DGSR_LOG(INFO) << "warm start" << Kv("users", options_.warm_start->config().num_users)
                      << Kv("items", options_.warm_start->config().num_items) << Kv("new_users",
@@ -304,6 +305,10 @@ class DgsrTask : public TrainingTask {
       bar.Add(size);
     }
     bar.Finish();
+    if (config_.warmup_steps > 0 && pipeline.size() > 0) {  // the metrics log's "lr": the epoch's last step's
+      stats->lr = lr_ * WarmupFactor(static_cast<int64_t>(epoch + 1) * static_cast<int64_t>(pipeline.size()) - 1,
+                                     config_.warmup_steps);
+    }
     sampling_seconds_ += pipeline.sampling_seconds();
     wait_seconds_ += pipeline.wait_seconds();
     return absl::OkStatus();

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "gtest/gtest.h"
+#include "model/artifact.h"
 #include "tests/testutil/temp_dir.h"
 
 namespace dgsr::model {
@@ -510,6 +511,16 @@ TEST(DgsrNetworkTest, ModernOptionsScoreAgainstTheOutputTableAndRoundTrip) {
   EXPECT_EQ(cand_scores[0][2].item<float>(), 0.0f);
   EXPECT_TRUE(torch::allclose(cand_scores.narrow(1, 0, 2)[0], scores[0].index({torch::tensor({0, 3}, torch::kInt64)}), 1e-5, 1e-6));
   ASSERT_TRUE((*net)->Save(dir.Sub("modern.pt"), JsonObject()).ok());
+  // Written as format version 2, which binaries from before the options refuse; a network without
+  // them stays version 1.
+  const ArtifactFormat any_dgsr{"DGSR", "dgsr/config.json", "dgsr/metadata.json", 2, 1, {}};
+  auto stored = LoadArtifact(dir.Sub("modern.pt"), torch::kCPU, any_dgsr);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->config.GetNumber("format_version"), 2);
+  auto plain_for_version = DgsrNetwork::Create(TinyConfig(false, 2), 4);
+  ASSERT_TRUE(plain_for_version.ok());
+  ASSERT_TRUE((*plain_for_version)->Save(dir.Sub("plain.pt"), JsonObject()).ok());
+  EXPECT_EQ(LoadArtifact(dir.Sub("plain.pt"), torch::kCPU, any_dgsr)->config.GetNumber("format_version"), 1);
   for (GatherKernels kernels : {GatherKernels::kFused, GatherKernels::kPortable}) {
     auto loaded = DgsrNetwork::Load(dir.Sub("modern.pt"), torch::kCPU, kernels);
     ASSERT_TRUE(loaded.ok()) << loaded.status();

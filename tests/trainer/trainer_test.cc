@@ -770,8 +770,18 @@ TEST(TrainerTest, ModernOptionsLearnWarmUpAndResumeIdentically) {
   opt.patience = 100;
   opt.epochs = 3;
   opt.checkpoint_dir = dir.Sub("straight");
+  opt.log_path = dir.Sub("straight.jsonl");
   auto straight = Train(config, *split, opt);
   ASSERT_TRUE(straight.ok()) << straight.status();
+  opt.log_path.clear();
+  // The warm-up counts steps over the run, not per epoch: epoch 1 ends at 2/3 of the rate.
+  std::ifstream log(dir.Sub("straight.jsonl"));
+  std::vector<double> rates;
+  for (std::string line; std::getline(log, line);) rates.push_back(*JsonObject::Parse(line)->GetNumber("lr"));
+  ASSERT_EQ(rates.size(), 3u);
+  EXPECT_NEAR(rates[0], config.learning_rate * steps_per_epoch / config.warmup_steps, 1e-12);
+  EXPECT_NEAR(rates[1], config.learning_rate, 1e-12);
+  EXPECT_NEAR(rates[2], config.learning_rate, 1e-12);
   EvalResult pop = EvaluatePopularity(*split, SplitPart::kTest, opt.eval);
   EXPECT_GT(straight->test.sampled.Ndcg(10), pop.sampled.Ndcg(10) + 0.10);
   opt.checkpoint_dir = dir.Sub("resumed");
