@@ -1,12 +1,10 @@
 #include "trainer/trainer.h"
 
-
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <map>
 #include <numeric>
 #include <random>
@@ -32,10 +30,6 @@ using model::BlockTensors;
 using model::Blocks;
 using model::SampleRequest;
 using model::SubgraphSampler;
-
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 struct Batch {
   BlockTensors blocks;
@@ -289,14 +283,15 @@ class DgsrTask : public TrainingTask {
           value = SlicedForwardBackward(slices, size);
           RETURN_IF_ERROR(CheckFiniteLoss(value, epoch + 1, b));
         }
-        if (config_.warmup_steps > 0) {
+        if (config_.warmup_steps > 0) {  // the metrics log's "lr" ends as the epoch's last step's
           const int64_t step = static_cast<int64_t>(epoch) * static_cast<int64_t>(pipeline.size()) +
                                static_cast<int64_t>(b);
-          optimizer_->set_lr(lr_ * WarmupFactor(step, config_.warmup_steps));
+          stats->lr = lr_ * WarmupFactor(step, config_.warmup_steps);
+          optimizer_->set_lr(stats->lr);
         }
-        const auto optimizer_start = std::chrono::steady_clock::now();
+        const absl::Time optimizer_start = absl::Now();
         optimizer_->Step();
-        optimizer_seconds_ += SecondsSince(optimizer_start);
+        optimizer_seconds_ += absl::ToDoubleSeconds(absl::Now() - optimizer_start);
         stats->loss_sum += value * size;
         stats->samples += size;
       } catch (const c10::Error& e) {
@@ -305,10 +300,6 @@ class DgsrTask : public TrainingTask {
       bar.Add(size);
     }
     bar.Finish();
-    if (config_.warmup_steps > 0 && pipeline.size() > 0) {  // the metrics log's "lr": the epoch's last step's
-      stats->lr = lr_ * WarmupFactor(static_cast<int64_t>(epoch + 1) * static_cast<int64_t>(pipeline.size()) - 1,
-                                     config_.warmup_steps);
-    }
     sampling_seconds_ += pipeline.sampling_seconds();
     wait_seconds_ += pipeline.wait_seconds();
     return absl::OkStatus();
@@ -344,7 +335,7 @@ class DgsrTask : public TrainingTask {
     // runs inline).
     at::parallel_for(0, static_cast<int64_t>(count), 1, [&](int64_t begin, int64_t end) {
       for (int64_t s = begin; s < end; ++s) {
-        const auto start = std::chrono::steady_clock::now();
+        const absl::Time start = absl::Now();
         model::ScopedDropoutStream stream(seeds[s]);
         torch::Tensor rep = net_->RepresentUnchecked(slices[s].blocks);
         torch::Tensor loss = SoftmaxCrossEntropy(net_->ScoreAll(rep), slices[s].targets) *
@@ -352,7 +343,7 @@ class DgsrTask : public TrainingTask {
         losses[s] = loss.item<double>();
         grads[s] = torch::autograd::grad({loss}, params, {}, /*retain_graph=*/false, /*create_graph=*/false,
                                          /*allow_unused=*/true);
-        seconds[s] = SecondsSince(start);
+        seconds[s] = absl::ToDoubleSeconds(absl::Now() - start);
       }
     });
     slice_imbalance_seconds_ += *std::max_element(seconds.begin(), seconds.end()) -
