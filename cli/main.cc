@@ -12,6 +12,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "cli/subcommand.h"
+#include "common/allocator.h"
 
 namespace dgsr::cli {
 namespace {
@@ -106,5 +107,6 @@ int main(int argc, char** argv) {
     setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
     execv("/proc/self/exe", argv);  // On failure, carry on with the default policy.
   }
+  dgsr::KeepFreedMemoryForReuse();  // before any thread starts (common/allocator.h)
   return dgsr::cli::Main(argc, argv);
 }
