@@ -10,7 +10,7 @@ namespace dgsr {
 // mmap and unmaps it on free, so each training step of SASRec+ (logits of batch x positions x
 // items, hundreds of MB) page-faults its whole working set in again. On this project's virtual
 // machines a page fault is expensive: it was a quarter of SASRec+'s training time, which ran
-// 2.8x faster with the policy (docs/RESULTS.md, "Issue 15"). The cost is that the resident size
+// 3.2x faster with the policy (docs/RESULTS.md, "Issue 15"). The cost is that the resident size
 // stays at its peak after a peak, which a training job or a server reaches again anyway.
 //
 // Call it once, first thing in main(), before other threads start. It does nothing when

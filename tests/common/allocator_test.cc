@@ -27,7 +27,8 @@ size_t MmappedWhileLive(size_t bytes) {
 TEST(AllocatorTest, LargeBlocksComeFromTheHeapOnceThePolicyIsSet) {
   constexpr size_t kBytes = 100 << 20;  // above glibc's largest default mmap threshold (32 MiB)
   unsetenv("GLIBC_TUNABLES");
-  // glibc's default (whatever an earlier test in this process set): such a block is mapped by itself.
+  // A 1 MiB threshold, as glibc's default is for such a block (and whatever an earlier test set
+  // is undone): the block is mapped by itself.
   ASSERT_EQ(mallopt(M_MMAP_THRESHOLD, 1 << 20), 1);
   EXPECT_GE(MmappedWhileLive(kBytes), kBytes);
   ASSERT_TRUE(KeepFreedMemoryForReuse());
